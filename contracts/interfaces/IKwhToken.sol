@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IKwhToken
+/// @notice ERC-1155 kWh tokens: id = `zone << 64 | intervalId`, 1 unit = 1 Wh. Minted only by proving a meter's
+/// leaf under the interval's final ReadingOracle root, at most once per (meter, interval), never more per
+/// interval than the root's exported total. An interval's tokens stop being transferable `settlementWindow`
+/// seconds after the interval ends; burning always works.
+interface IKwhToken {
+    /// @notice One reading to claim: the leaf fields and its Merkle proof.
+    struct Claim {
+        address meter;
+        uint64 intervalId;
+        uint64 importWh;
+        uint64 exportWh;
+        bytes32[] proof;
+    }
+
+    /// @notice One leaf of a multi-proof claim.
+    struct Leaf {
+        address meter;
+        uint64 importWh;
+        uint64 exportWh;
+    }
+
+    /// @notice The interval has no final root yet.
+    error KwhTokenRootNotFinal(uint64 intervalId);
+    /// @notice The proof does not place this leaf under the interval's final root.
+    error KwhTokenInvalidProof(address meter, uint64 intervalId);
+    /// @notice This (meter, interval) leaf was claimed already.
+    error KwhTokenAlreadyClaimed(address meter, uint64 intervalId);
+    /// @notice The meter is not registered.
+    error KwhTokenUnknownMeter(address meter);
+    /// @notice The meter was revoked at `revokedAt`, before the interval ended.
+    error KwhTokenMeterRevoked(address meter, uint64 intervalId, uint64 revokedAt);
+    /// @notice Minting would take the interval's supply above the root's exported total (inconsistent root).
+    error KwhTokenExceedsProvenExport(uint64 intervalId, uint256 minted, uint256 totalExportWh);
+    /// @notice The interval's tokens can no longer be transferred (settlement window closed at `closedAt`).
+    error KwhTokenTransferWindowClosed(uint256 id, uint256 closedAt);
+    /// @notice The id is not a kWh token id.
+    error KwhTokenInvalidId(uint256 id);
+    /// @notice A batch claim was empty.
+    error KwhTokenEmptyClaim();
+
+    /// @notice A meter's proven export for an interval was minted to its owner.
+    /// @param importWh The leaf's import, Wh (recorded, not minted).
+    /// @param exportWh The leaf's export, Wh = the amount minted.
+    event KwhClaimed(
+        address indexed meter,
+        uint64 indexed intervalId,
+        address indexed owner,
+        uint256 id,
+        uint64 importWh,
+        uint64 exportWh
+    );
+    /// @notice The transfer window after an interval's end changed.
+    event SettlementWindowChanged(uint64 oldWindow, uint64 newWindow);
+
+    /// @notice Proves one reading and mints its export to the meter's owner. Callable by anyone.
+    /// @param meter Meter key.
+    /// @param intervalId Interval of the leaf; its root must be final.
+    /// @param importWh The leaf's import, Wh.
+    /// @param exportWh The leaf's export, Wh.
+    /// @param proof Merkle proof of the leaf under the interval's final root.
+    function claim(
+        address meter,
+        uint64 intervalId,
+        uint64 importWh,
+        uint64 exportWh,
+        bytes32[] calldata proof
+    ) external;
+
+    /// @notice Claims several readings, each with its own proof (any meters, any intervals).
+    function claimMany(Claim[] calldata claims) external;
+
+    /// @notice Claims several meters of one interval with one OpenZeppelin multi-proof.
+    /// @param leaves Leaves in the order `StandardMerkleTree.getMultiProof` returns them.
+    function claimInterval(
+        uint64 intervalId,
+        Leaf[] calldata leaves,
+        bytes32[] calldata proof,
+        bool[] calldata proofFlags
+    ) external;
+
+    /// @notice Sets how long after an interval's end its tokens stay transferable.
+    function setSettlementWindow(uint64 window) external;
+
+    /// @notice Pauses claims.
+    function pause() external;
+
+    /// @notice Resumes claims.
+    function unpause() external;
+
+    /// @notice Whether (meter, interval) was claimed.
+    function isClaimed(address meter, uint64 intervalId) external view returns (bool);
+
+    /// @notice Wh minted for an interval across all zones (never above the root's exported total).
+    function mintedWh(uint64 intervalId) external view returns (uint256);
+
+    /// @notice Seconds after an interval's end during which its tokens are transferable.
+    function settlementWindow() external view returns (uint64);
+
+    /// @notice Unix time from which transfers of token `id` revert.
+    function transferableUntil(uint256 id) external view returns (uint256);
+
+    /// @notice Token id of `zone`'s energy in `intervalId`.
+    function tokenId(uint32 zone, uint64 intervalId) external pure returns (uint256);
+
+    /// @notice Zone and interval of token `id`.
+    function decodeTokenId(uint256 id) external pure returns (uint32 zone, uint64 intervalId);
+}

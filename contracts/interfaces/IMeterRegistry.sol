@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {MeterReadings} from "../libraries/MeterReadings.sol";
+
+/// @title IMeterRegistry
+/// @notice Who the meters are: each meter's signing key, owner wallet, zone (feeder), technology, rated
+/// capacity and renewable-certificate accreditation; the zones with their export and import capacity; and the
+/// EIP-712 domain that meter readings are signed under.
+interface IMeterRegistry {
+    /// @notice What is behind a meter.
+    enum Technology {
+        Solar,
+        Wind,
+        Battery,
+        LoadOnly
+    }
+
+    /// @notice Lifecycle of a meter key: registered keys are `Active` until revoked; revocation is final.
+    enum MeterStatus {
+        None,
+        Active,
+        Revoked
+    }
+
+    /// @notice Registration data supplied by the registrar.
+    /// @param owner Wallet that receives the meter's kWh tokens and certificates.
+    /// @param zone Zone (feeder) the meter is connected to; must be configured.
+    /// @param technology What the meter measures.
+    /// @param ratedCapacityW Rated power of the installation, W (bounds a reading's delta and a seller's order).
+    /// @param recEligible Whether the meter's export earns renewable-energy certificates (Solar or Wind only).
+    /// @param accreditationExpiry Unix time the REC accreditation lapses; 0 when not eligible.
+    struct MeterParams {
+        address owner;
+        uint32 zone;
+        Technology technology;
+        uint64 ratedCapacityW;
+        bool recEligible;
+        uint64 accreditationExpiry;
+    }
+
+    /// @notice A meter as stored.
+    /// @param index Sequential registration number, 0-based; stable for the meter's lifetime.
+    /// @param registeredAt Unix time of registration.
+    /// @param revokedAt Unix time of revocation; 0 while active.
+    struct Meter {
+        address owner;
+        uint32 zone;
+        uint32 index;
+        Technology technology;
+        MeterStatus status;
+        uint64 ratedCapacityW;
+        uint64 registeredAt;
+        uint64 revokedAt;
+        bool recEligible;
+        uint64 accreditationExpiry;
+    }
+
+    /// @notice A zone (feeder) and the net power it may export to, or import from, the rest of the microgrid.
+    struct Zone {
+        bool configured;
+        uint64 exportCapacityW;
+        uint64 importCapacityW;
+    }
+
+    /// @notice The zero address was given as a meter key.
+    error MeterRegistryInvalidMeter(address meter);
+    /// @notice The zero address was given as a meter owner.
+    error MeterRegistryInvalidOwner(address meter, address owner);
+    /// @notice The meter key is already registered (possibly revoked: keys are never reused).
+    error MeterRegistryMeterExists(address meter);
+    /// @notice No meter is registered under this key.
+    error MeterRegistryUnknownMeter(address meter);
+    /// @notice The meter was revoked at `revokedAt` and can no longer be changed or sign readings.
+    error MeterRegistryMeterRevoked(address meter, uint64 revokedAt);
+    /// @notice Zone 0 is reserved: zone ids start at 1.
+    error MeterRegistryInvalidZone(uint32 zone);
+    /// @notice The zone has not been configured.
+    error MeterRegistryUnknownZone(uint32 zone);
+    /// @notice A meter's rated capacity must be positive.
+    error MeterRegistryZeroCapacity(address meter);
+    /// @notice Only Solar and Wind meters may be REC-eligible.
+    error MeterRegistryTechnologyNotRenewable(address meter, Technology technology);
+    /// @notice An eligible meter needs an accreditation expiry in the future; a non-eligible one needs 0.
+    error MeterRegistryInvalidAccreditation(address meter, bool recEligible, uint64 accreditationExpiry);
+    /// @notice The signature over a reading does not recover to the reading's meter.
+    error MeterRegistryInvalidSignature(address meter, address recovered);
+
+    /// @notice A zone was created or its capacities changed.
+    event ZoneConfigured(uint32 indexed zone, uint64 exportCapacityW, uint64 importCapacityW);
+    /// @notice A meter key was registered.
+    event MeterRegistered(
+        address indexed meter,
+        address indexed owner,
+        uint32 indexed zone,
+        uint32 index,
+        Technology technology,
+        uint64 ratedCapacityW,
+        bool recEligible,
+        uint64 accreditationExpiry
+    );
+    /// @notice A meter's registration data changed (owner, zone, technology, capacity or accreditation).
+    event MeterUpdated(
+        address indexed meter,
+        address indexed owner,
+        uint32 indexed zone,
+        Technology technology,
+        uint64 ratedCapacityW,
+        bool recEligible,
+        uint64 accreditationExpiry
+    );
+    /// @notice A meter key was revoked for good.
+    event MeterRevoked(address indexed meter, address indexed owner, uint64 revokedAt);
+
+    /// @notice Creates zone `zone` or changes its capacities.
+    /// @param zone Zone id, at least 1.
+    /// @param exportCapacityW Net power the zone may export to the rest of the microgrid, W.
+    /// @param importCapacityW Net power the zone may import, W.
+    function setZone(uint32 zone, uint64 exportCapacityW, uint64 importCapacityW) external;
+
+    /// @notice Registers a meter's signing key.
+    /// @param meter Address of the meter's secp256k1 signing key.
+    /// @param params Owner, zone, technology, capacity and accreditation.
+    function registerMeter(address meter, MeterParams calldata params) external;
+
+    /// @notice Changes an active meter's registration data; its index and key stay.
+    /// @dev kWh tokens are minted to the owner and zone recorded at claim time.
+    function updateMeter(address meter, MeterParams calldata params) external;
+
+    /// @notice Revokes a meter key for good (compromised key, decommissioned meter).
+    /// @dev Readings of intervals that ended before revocation stay claimable; later ones are not.
+    function revokeMeter(address meter) external;
+
+    /// @notice Length of a delivery interval, seconds; shared by every contract of the system.
+    function intervalLength() external view returns (uint64);
+
+    /// @notice A meter's full record (status `None` for an unknown key).
+    function getMeter(address meter) external view returns (Meter memory);
+
+    /// @notice The fields a kWh claim needs, from one storage slot.
+    /// @return owner Current owner wallet.
+    /// @return zone Current zone.
+    /// @return index Registration index (used to key claim bitmaps).
+    /// @return status Lifecycle status.
+    function claimInfo(
+        address meter
+    ) external view returns (address owner, uint32 zone, uint32 index, MeterStatus status);
+
+    /// @notice Whether `meter` is registered and not revoked.
+    function isActive(address meter) external view returns (bool);
+
+    /// @notice Largest energy, Wh, the meter's rated capacity can move in one interval.
+    function maxWhPerInterval(address meter) external view returns (uint64);
+
+    /// @notice A zone's configuration.
+    function getZone(uint32 zone) external view returns (Zone memory);
+
+    /// @notice Number of meters ever registered (revoked included).
+    function meterCount() external view returns (uint256);
+
+    /// @notice The meter registered with index `index`.
+    function meterAt(uint256 index) external view returns (address);
+
+    /// @notice EIP-712 digest of a reading in this registry's domain (chain id and address bound).
+    function hashReading(MeterReadings.MeterReading calldata reading) external view returns (bytes32);
+
+    /// @notice Signer of `signature` over `reading` in this registry's domain (zero for a malformed signature).
+    function recoverReadingSigner(
+        MeterReadings.MeterReading calldata reading,
+        bytes calldata signature
+    ) external view returns (address);
+
+    /// @notice Reverts unless `signature` is the reading meter's and the meter is active.
+    function verifyReading(MeterReadings.MeterReading calldata reading, bytes calldata signature) external view;
+}

@@ -1,0 +1,55 @@
+import { createRequire } from "node:module";
+import hardhatToolboxMochaEthersPlugin from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
+import hardhatViem from "@nomicfoundation/hardhat-viem";
+import { configVariable, defineConfig } from "hardhat/config";
+import { microgridTasks } from "./tasks/index.js";
+
+const require = createRequire(import.meta.url);
+
+/** Fuzz runs: quick locally, more in CI (`FUZZ_RUNS` overrides both). */
+const fuzzRuns = Number(process.env.FUZZ_RUNS ?? (process.env.CI ? 1000 : 256));
+
+export default defineConfig({
+  plugins: [hardhatToolboxMochaEthersPlugin, hardhatViem],
+  tasks: microgridTasks,
+  solidity: {
+    // The compiler comes from the npm package `solc` (pinned in package.json): nothing is downloaded.
+    version: "0.8.30",
+    path: require.resolve("solc/soljson.js"),
+    settings: {
+      evmVersion: "prague",
+      optimizer: { enabled: true, runs: 10_000 },
+      metadata: { bytecodeHash: "ipfs" },
+    },
+  },
+  test: {
+    solidity: {
+      fuzz: { runs: fuzzRuns, seed: "0x4d6963726f67726964" },
+      invariant: { runs: Math.max(32, fuzzRuns / 8), depth: 32, failOnRevert: false },
+    },
+    mocha: { timeout: 120_000 },
+  },
+  networks: {
+    localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    volta: {
+      type: "http",
+      chainType: "l1",
+      chainId: 73799,
+      url: configVariable("VOLTA_RPC_URL"),
+      accounts: [configVariable("VOLTA_PRIVATE_KEY")],
+    },
+    ewc: {
+      type: "http",
+      chainType: "l1",
+      chainId: 246,
+      url: configVariable("EWC_RPC_URL"),
+      accounts: [configVariable("EWC_PRIVATE_KEY")],
+    },
+    besu: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("BESU_RPC_URL"),
+      accounts: [configVariable("BESU_PRIVATE_KEY")],
+    },
+  },
+});

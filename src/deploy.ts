@@ -1,0 +1,244 @@
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { join } from "node:path";
+import { type ContractTransactionResponse, type Signer, getAddress } from "ethers";
+import {
+  Governance__factory,
+  KwhToken__factory,
+  MeterRegistry__factory,
+  ReadingOracle__factory,
+  type Governance,
+  type KwhToken,
+  type MeterRegistry,
+  type ReadingOracle,
+} from "../types/ethers-contracts/index.js";
+import { InputError } from "./errors.js";
+import { DEFAULT_INTERVAL_LENGTH } from "./intervals.js";
+
+/** Role ids of the system's AccessManager; must match `contracts/governance/Roles.sol`. */
+export const ROLES = { ADMIN: 0n, REGISTRAR: 1n, ORACLE_ADMIN: 2n, PAUSER: 3n } as const;
+
+/** What `deploySystem` needs. Addresses default to the deployer. */
+export interface DeployParams {
+  intervalLength?: bigint;
+  relayers: string[];
+  threshold: number;
+  settlementWindow?: bigint;
+  registrars?: string[];
+  oracleAdmins?: string[];
+  pausers?: string[];
+  /** Final holder of ADMIN_ROLE; the deployer renounces it when this is another account. */
+  admin?: string;
+  /** Execution delay, seconds, on the admin's powers (0 for local networks; days in production). */
+  adminDelay?: number;
+}
+
+/** One deployed contract as `deployments/<network>.json` records it. */
+export interface DeployedContract {
+  address: string;
+  txHash: string;
+  block: number;
+  args: unknown[];
+}
+
+/** Everything a later task, an auditor or an explorer verification needs about a deployment. */
+export interface Deployment {
+  network: string;
+  chainId: string;
+  deployer: string;
+  block: number;
+  timestamp: number;
+  params: {
+    intervalLength: string;
+    threshold: number;
+    relayers: string[];
+    settlementWindow: string;
+    admin: string;
+    adminDelay: number;
+  };
+  contracts: {
+    Governance: DeployedContract;
+    MeterRegistry: DeployedContract;
+    ReadingOracle: DeployedContract;
+    KwhToken: DeployedContract;
+  };
+  roleTxs: string[];
+}
+
+/** Typed handles of a deployment's contracts. */
+export interface System {
+  governance: Governance;
+  registry: MeterRegistry;
+  oracle: ReadingOracle;
+  kwh: KwhToken;
+}
+
+async function record(
+  contract: { deploymentTransaction(): ContractTransactionResponse | null; getAddress(): Promise<string> },
+  args: unknown[],
+): Promise<DeployedContract> {
+  const tx = contract.deploymentTransaction();
+  if (tx === null) throw new Error("contract has no deployment transaction");
+  const receipt = await tx.wait();
+  if (receipt === null) throw new Error(`deployment ${tx.hash} was not mined`);
+  return {
+    address: await contract.getAddress(),
+    txHash: tx.hash,
+    block: receipt.blockNumber,
+    args: args.map((a) => (typeof a === "bigint" ? a.toString() : a)),
+  };
+}
+
+/**
+ * Deploys Governance, MeterRegistry, ReadingOracle and KwhToken, maps every restricted function to its role and
+ * grants the roles. Returns typed handles and the deployment record.
+ */
+export async function deploySystem(
+  deployer: Signer,
+  networkName: string,
+  params: DeployParams,
+): Promise<{ system: System; deployment: Deployment }> {
+  const from = await deployer.getAddress();
+  const intervalLength = params.intervalLength ?? DEFAULT_INTERVAL_LENGTH;
+  const settlementWindow = params.settlementWindow ?? 86_400n;
+  const relayers = params.relayers.map((r) => getAddress(r));
+  if (relayers.length === 0) throw new InputError("at least one relayer is needed for the oracle committee");
+  if (params.threshold < 1 || params.threshold > relayers.length) {
+    throw new InputError(`threshold ${params.threshold} must be between 1 and the ${relayers.length} relayers`);
+  }
+  const admin = getAddress(params.admin ?? from);
+  const adminDelay = params.adminDelay ?? 0;
+
+  const governance = await new Governance__factory(deployer).deploy(from);
+  const governanceRec = await record(governance, [from]);
+  const authority = governanceRec.address;
+
+  const registry = await new MeterRegistry__factory(deployer).deploy(authority, intervalLength);
+  const registryRec = await record(registry, [authority, intervalLength]);
+
+  const oracle = await new ReadingOracle__factory(deployer).deploy(
+    authority,
+    intervalLength,
+    relayers,
+    params.threshold,
+  );
+  const oracleRec = await record(oracle, [authority, intervalLength, relayers, params.threshold]);
+
+  const kwh = await new KwhToken__factory(deployer).deploy(
+    authority,
+    registryRec.address,
+    oracleRec.address,
+    settlementWindow,
+  );
+  const kwhRec = await record(kwh, [authority, registryRec.address, oracleRec.address, settlementWindow]);
+
+  const roleTxs: string[] = [];
+  const send = async (p: Promise<ContractTransactionResponse>) => {
+    const tx = await p;
+    await tx.wait();
+    roleTxs.push(tx.hash);
+  };
+  const sel = (c: { interface: { getFunction(n: string): { selector: string } | null } }, names: string[]) =>
+    names.map((n) => c.interface.getFunction(n)!.selector);
+
+  await send(
+    governance.setTargetFunctionRole(
+      registryRec.address,
+      sel(registry, ["setZone", "registerMeter", "updateMeter", "revokeMeter"]),
+      ROLES.REGISTRAR,
+    ),
+  );
+  await send(
+    governance.setTargetFunctionRole(
+      oracleRec.address,
+      sel(oracle, ["addMember", "removeMember", "setThreshold"]),
+      ROLES.ORACLE_ADMIN,
+    ),
+  );
+  await send(governance.setTargetFunctionRole(oracleRec.address, sel(oracle, ["pause", "unpause"]), ROLES.PAUSER));
+  await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["pause", "unpause"]), ROLES.PAUSER));
+  await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["setSettlementWindow"]), ROLES.ADMIN));
+  await send(governance.labelRole(ROLES.REGISTRAR, "REGISTRAR"));
+  await send(governance.labelRole(ROLES.ORACLE_ADMIN, "ORACLE_ADMIN"));
+  await send(governance.labelRole(ROLES.PAUSER, "PAUSER"));
+
+  const grants: [bigint, string[]][] = [
+    [ROLES.REGISTRAR, params.registrars ?? [from]],
+    [ROLES.ORACLE_ADMIN, params.oracleAdmins ?? [from]],
+    [ROLES.PAUSER, params.pausers ?? [from]],
+  ];
+  for (const [role, accounts] of grants) {
+    for (const account of accounts) await send(governance.grantRole(role, getAddress(account), 0));
+  }
+  if (admin !== from || adminDelay > 0) {
+    await send(governance.grantRole(ROLES.ADMIN, admin, adminDelay));
+    if (admin !== from) await send(governance.renounceRole(ROLES.ADMIN, from));
+  }
+
+  const provider = deployer.provider!;
+  const network = await provider.getNetwork();
+  const block = await provider.getBlock("latest");
+  const deployment: Deployment = {
+    network: networkName,
+    chainId: network.chainId.toString(),
+    deployer: from,
+    block: governanceRec.block,
+    timestamp: block?.timestamp ?? 0,
+    params: {
+      intervalLength: intervalLength.toString(),
+      threshold: params.threshold,
+      relayers,
+      settlementWindow: settlementWindow.toString(),
+      admin,
+      adminDelay,
+    },
+    contracts: { Governance: governanceRec, MeterRegistry: registryRec, ReadingOracle: oracleRec, KwhToken: kwhRec },
+    roleTxs,
+  };
+  return { system: { governance, registry, oracle, kwh }, deployment };
+}
+
+/** Typed handles of a recorded deployment. */
+export function attachSystem(deployment: Deployment, runner: Signer): System {
+  const c = deployment.contracts;
+  return {
+    governance: Governance__factory.connect(c.Governance.address, runner),
+    registry: MeterRegistry__factory.connect(c.MeterRegistry.address, runner),
+    oracle: ReadingOracle__factory.connect(c.ReadingOracle.address, runner),
+    kwh: KwhToken__factory.connect(c.KwhToken.address, runner),
+  };
+}
+
+/** Contract interfaces, for decoding custom errors. */
+export const SYSTEM_INTERFACES = [
+  MeterRegistry__factory.createInterface(),
+  ReadingOracle__factory.createInterface(),
+  KwhToken__factory.createInterface(),
+  Governance__factory.createInterface(),
+];
+
+export function deploymentPath(dir: string, network: string): string {
+  return join(dir, `${network}.json`);
+}
+
+export function writeDeployment(dir: string, deployment: Deployment): string {
+  mkdirSync(dir, { recursive: true });
+  const path = deploymentPath(dir, deployment.network);
+  writeFileSync(path, JSON.stringify(deployment, null, 2) + "\n");
+  return path;
+}
+
+export function readDeployment(dir: string, network: string): Deployment {
+  const path = deploymentPath(dir, network);
+  if (!existsSync(path)) {
+    throw new InputError(
+      network === "default"
+        ? "the in-process network forgets everything when a command ends: start `npx hardhat node`, then `npx hardhat deploy --network localhost` and pass --network localhost"
+        : `no deployment for network "${network}" (${path}): run \`npx hardhat deploy --network ${network}\` first`,
+    );
+  }
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as Deployment;
+  } catch (e) {
+    throw new InputError(`cannot read ${path}: ${(e as Error).message}`);
+  }
+}

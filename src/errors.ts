@@ -1,0 +1,116 @@
+import { type Interface, isError } from "ethers";
+
+/** Base of the project's errors: a short message a user can act on, details and the cause. */
+export class MicrogridError extends Error {
+  readonly details?: string;
+  constructor(message: string, options?: { cause?: unknown; details?: string }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.details = options?.details;
+  }
+}
+
+/** Bad input from a user or a file (a wrong address, an unreadable JSON file, a missing option). */
+export class InputError extends MicrogridError {}
+
+/** Something the chain refused: a revert with a decoded custom error where one was found. */
+export class ChainError extends MicrogridError {
+  readonly errorName?: string;
+  readonly errorArgs?: Record<string, unknown>;
+  constructor(message: string, options?: { cause?: unknown; errorName?: string; errorArgs?: Record<string, unknown> }) {
+    super(message, options);
+    this.errorName = options?.errorName;
+    this.errorArgs = options?.errorArgs;
+  }
+}
+
+/** What to do about each custom error, in a few words. */
+const HINTS: Record<string, string> = {
+  MeterRegistryInvalidMeter: "the meter key address is zero",
+  MeterRegistryInvalidOwner: "the owner address is zero",
+  MeterRegistryMeterExists: "this meter key is registered already (keys are never reused)",
+  MeterRegistryUnknownMeter: "no meter is registered under this key",
+  MeterRegistryMeterRevoked: "the meter was revoked",
+  MeterRegistryInvalidZone: "zone ids start at 1",
+  MeterRegistryUnknownZone: "configure the zone first (`meter zone`)",
+  MeterRegistryZeroCapacity: "the rated capacity must be positive",
+  MeterRegistryTechnologyNotRenewable: "only solar and wind meters can be REC-eligible",
+  MeterRegistryInvalidAccreditation: "an eligible meter needs a future accreditation expiry, a non-eligible one none",
+  MeterRegistryInvalidSignature: "the signature was not made by this meter's key in this registry's domain",
+  ReadingOracleNotMember: "the sender is not a member of the oracle committee",
+  ReadingOracleAlreadyVoted: "this relayer already voted for this interval",
+  ReadingOracleIntervalFinal: "the interval's root is final and cannot change",
+  ReadingOracleIntervalNotEnded: "the interval has not ended yet",
+  ReadingOracleZeroRoot: "the root is zero",
+  ReadingOracleEmptyTree: "the tree has no leaves",
+  ReadingOracleMemberExists: "already a committee member",
+  ReadingOracleInvalidMember: "the member address is zero",
+  ReadingOracleCommitteeFull: "the committee has no free seat",
+  ReadingOracleInvalidThreshold: "the threshold must be between 1 and the number of members",
+  KwhTokenRootNotFinal: "the interval's root is not final yet: wait for the oracle quorum",
+  KwhTokenInvalidProof: "the proof does not match the interval's final root",
+  KwhTokenAlreadyClaimed: "this reading was claimed already",
+  KwhTokenUnknownMeter: "the meter is not registered",
+  KwhTokenMeterRevoked: "the meter was revoked before the interval ended",
+  KwhTokenExceedsProvenExport: "the root's leaves add up to more than its exported total",
+  KwhTokenTransferWindowClosed: "the interval's settlement window has closed",
+  KwhTokenInvalidId: "not a kWh token id",
+  KwhTokenEmptyClaim: "nothing to claim",
+  EnforcedPause: "the contract is paused",
+  AccessManagedUnauthorized: "the sender lacks the role for this function",
+};
+
+function revertData(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 6 && e !== null && typeof e === "object"; depth++) {
+    const o = e as Record<string, unknown>;
+    if (typeof o.data === "string" && o.data.startsWith("0x") && o.data.length >= 10) return o.data;
+    if (o.data !== null && typeof o.data === "object") {
+      const inner = (o.data as Record<string, unknown>).data;
+      if (typeof inner === "string" && inner.startsWith("0x")) return inner;
+    }
+    e = o.error ?? o.info ?? o.cause;
+  }
+  return undefined;
+}
+
+function formatArg(v: unknown): string {
+  return typeof v === "bigint" ? v.toString() : String(v);
+}
+
+/**
+ * Turns anything a contract call can throw into one ChainError with a one-line message: the decoded custom
+ * error with its arguments and a hint, or the reason ethers gives.
+ */
+export function toChainError(err: unknown, interfaces: Interface[]): ChainError {
+  if (err instanceof ChainError) return err;
+  const data = revertData(err);
+  if (data !== undefined) {
+    for (const iface of interfaces) {
+      let parsed;
+      try {
+        parsed = iface.parseError(data);
+      } catch {
+        parsed = null;
+      }
+      if (parsed === null) continue;
+      const args: Record<string, unknown> = {};
+      parsed.fragment.inputs.forEach((input, i) => (args[input.name || `arg${i}`] = parsed.args[i]));
+      const argText = Object.entries(args)
+        .map(([k, v]) => `${k}=${formatArg(v)}`)
+        .join(", ");
+      const hint = HINTS[parsed.name];
+      return new ChainError(`${parsed.name}(${argText})${hint ? `: ${hint}` : ""}`, {
+        cause: err,
+        errorName: parsed.name,
+        errorArgs: args,
+      });
+    }
+    return new ChainError(`transaction reverted with unknown error data ${data.slice(0, 74)}`, { cause: err });
+  }
+  if (isError(err, "NETWORK_ERROR") || /ECONNREFUSED|fetch failed/.test(String((err as Error)?.message))) {
+    return new ChainError("cannot reach the JSON-RPC endpoint: is the node running?", { cause: err });
+  }
+  const message = (err as { shortMessage?: string; message?: string })?.shortMessage ?? (err as Error)?.message;
+  return new ChainError((message ?? String(err)).split("\n")[0], { cause: err });
+}

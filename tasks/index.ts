@@ -1,0 +1,120 @@
+import { emptyTask, task } from "hardhat/config";
+import { ArgumentType } from "hardhat/types/arguments";
+
+/** Every Microgrid Exchange task. Definitions only: the work is in `src/ops`, the printing in `tasks/*.ts`. */
+export const microgridTasks = [
+  task("deploy", "Deploy Governance, MeterRegistry, ReadingOracle and KwhToken; write deployments/<network>.json")
+    .addOption({
+      name: "intervalLength",
+      description: "Delivery interval, seconds",
+      type: ArgumentType.INT,
+      defaultValue: 900,
+    })
+    .addOption({
+      name: "relayers",
+      description: "Comma-separated committee addresses (default: accounts 1..3)",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "threshold",
+      description: "Identical votes that finalise a root",
+      type: ArgumentType.INT,
+      defaultValue: 2,
+    })
+    .addOption({
+      name: "settlementWindow",
+      description: "Seconds after an interval's end its kWh stay transferable",
+      type: ArgumentType.INT,
+      defaultValue: 86_400,
+    })
+    .addOption({ name: "admin", description: "Final ADMIN_ROLE holder (default: deployer)", defaultValue: "" })
+    .addOption({
+      name: "adminDelay",
+      description: "Execution delay on admin powers, seconds",
+      type: ArgumentType.INT,
+      defaultValue: 0,
+    })
+    .addOption({ name: "out", description: "Deployments folder", defaultValue: "deployments" })
+    .setAction(() => import("./deploy.js"))
+    .build(),
+
+  emptyTask("meter", "Register, list and revoke meters; configure zones").build(),
+  task(["meter", "zone"], "Create a zone or change its capacities")
+    .addOption({ name: "zone", type: ArgumentType.INT, defaultValue: 0, description: "Zone id (>= 1)" })
+    .addOption({
+      name: "exportCapacity",
+      type: ArgumentType.BIGINT,
+      defaultValue: 0n,
+      description: "Net export capacity, W",
+    })
+    .addOption({
+      name: "importCapacity",
+      type: ArgumentType.BIGINT,
+      defaultValue: 0n,
+      description: "Net import capacity, W",
+    })
+    .setAction(() => import("./meter.js").then((m) => ({ default: m.zone })))
+    .build(),
+  task(["meter", "register"], "Register a meter key, or every meter of a JSON file")
+    .addOption({ name: "meter", defaultValue: "", description: "Meter signing-key address" })
+    .addOption({ name: "owner", defaultValue: "", description: "Owner wallet" })
+    .addOption({ name: "zone", type: ArgumentType.INT, defaultValue: 0, description: "Zone id" })
+    .addOption({ name: "technology", defaultValue: "solar", description: "solar, wind, battery or load-only" })
+    .addOption({ name: "capacity", type: ArgumentType.BIGINT, defaultValue: 0n, description: "Rated capacity, W" })
+    .addFlag({ name: "recEligible", description: "Export earns renewable certificates" })
+    .addOption({
+      name: "accreditationExpiry",
+      type: ArgumentType.BIGINT,
+      defaultValue: 0n,
+      description: "Unix time the REC accreditation lapses",
+    })
+    .addOption({
+      name: "file",
+      defaultValue: "",
+      description: "JSON array of meters (the simulator's registration file)",
+    })
+    .setAction(() => import("./meter.js").then((m) => ({ default: m.register })))
+    .build(),
+  task(["meter", "list"], "List every registered meter")
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./meter.js").then((m) => ({ default: m.list })))
+    .build(),
+  task(["meter", "revoke"], "Revoke a meter key for good")
+    .addOption({ name: "meter", defaultValue: "", description: "Meter signing-key address" })
+    .setAction(() => import("./meter.js").then((m) => ({ default: m.revoke })))
+    .build(),
+
+  emptyTask("oracle", "Reading oracle: submit roots, show interval status").build(),
+  task(["oracle", "submit-root"], "Build an interval's Merkle tree from a readings file and vote for its root")
+    .addOption({
+      name: "file",
+      defaultValue: "",
+      description: 'JSON {"intervalId", "readings": [{"meter","importWh","exportWh"}]}',
+    })
+    .addOption({ name: "from", defaultValue: "", description: "Committee member to send from (default: account 1)" })
+    .addOption({
+      name: "tree",
+      defaultValue: "",
+      description: "Where to write the tree for proofs (default: trees/<network>/<interval>.json)",
+    })
+    .setAction(() => import("./oracle.js").then((m) => ({ default: m.submitRoot })))
+    .build(),
+  task(["oracle", "status"], "Show an interval's root, totals, status and votes")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Interval id" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./oracle.js").then((m) => ({ default: m.status })))
+    .build(),
+
+  emptyTask("kwh", "kWh tokens: claim from proven readings, show balances").build(),
+  task(["kwh", "claim"], "Claim kWh for a meter (or every meter) of an interval tree")
+    .addOption({ name: "tree", defaultValue: "", description: "Tree file written by `oracle submit-root`" })
+    .addOption({ name: "meter", defaultValue: "", description: "Meter to claim for (omit with --all)" })
+    .addFlag({ name: "all", description: "Claim every leaf, 16 per multi-proof transaction" })
+    .setAction(() => import("./kwh.js").then((m) => ({ default: m.claim })))
+    .build(),
+  task(["kwh", "balance"], "Show an account's kWh holdings")
+    .addOption({ name: "account", defaultValue: "", description: "Account (default: account 0)" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./kwh.js").then((m) => ({ default: m.balance })))
+    .build(),
+];
