@@ -4,7 +4,7 @@ pragma solidity 0.8.30;
 /// @title MeterReadings
 /// @notice The shapes and hashes that meters, the relayer and the contracts share: the EIP-712 typed data a
 /// meter signs, and the Merkle leaf a relayer commits to for one (meter, interval).
-/// @dev Leaves use the @openzeppelin/merkle-tree StandardMerkleTree encoding
+/// @dev Leaves use the OpenZeppelin merkle-tree library's StandardMerkleTree encoding
 /// `keccak256(bytes.concat(keccak256(abi.encode(meter, intervalId, importWh, exportWh))))`: the inner encoding
 /// is 128 bytes and the outer hash is taken again, so no 64-byte internal node can pass for a leaf.
 library MeterReadings {

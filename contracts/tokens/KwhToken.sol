@@ -80,8 +80,7 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
         if (!MerkleProof.verifyCalldata(proof, root, MeterReadings.leaf(meter, intervalId, importWh, exportWh))) {
             revert KwhTokenInvalidProof(meter, intervalId);
         }
-        _addMinted(intervalId, exportWh, totalExportWh);
-        _claimLeaf(meter, intervalId, importWh, exportWh);
+        _claimLeaf(meter, intervalId, importWh, exportWh, totalExportWh);
     }
 
     /// @inheritdoc IKwhToken
@@ -99,8 +98,7 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
             bytes32 leafHash = MeterReadings.leaf(c.meter, c.intervalId, c.importWh, c.exportWh);
             if (!MerkleProof.verifyCalldata(c.proof, root, leafHash))
                 revert KwhTokenInvalidProof(c.meter, c.intervalId);
-            _addMinted(c.intervalId, c.exportWh, totalExportWh);
-            _claimLeaf(c.meter, c.intervalId, c.importWh, c.exportWh);
+            _claimLeaf(c.meter, c.intervalId, c.importWh, c.exportWh, totalExportWh);
         }
     }
 
@@ -114,19 +112,16 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
         if (leaves.length == 0) revert KwhTokenEmptyClaim();
         (bytes32 root, uint64 totalExportWh) = _finalRoot(intervalId);
         bytes32[] memory hashes = new bytes32[](leaves.length);
-        uint256 total;
         for (uint256 i = 0; i < leaves.length; ++i) {
             Leaf calldata leaf = leaves[i];
             hashes[i] = MeterReadings.leaf(leaf.meter, intervalId, leaf.importWh, leaf.exportWh);
-            total += leaf.exportWh;
         }
         if (!MerkleProof.multiProofVerifyCalldata(proof, proofFlags, root, hashes)) {
             revert KwhTokenInvalidProof(leaves[0].meter, intervalId);
         }
-        _addMinted(intervalId, total, totalExportWh);
         for (uint256 i = 0; i < leaves.length; ++i) {
             Leaf calldata leaf = leaves[i];
-            _claimLeaf(leaf.meter, intervalId, leaf.importWh, leaf.exportWh);
+            _claimLeaf(leaf.meter, intervalId, leaf.importWh, leaf.exportWh, totalExportWh);
         }
     }
 
@@ -243,20 +238,24 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
         if (root == bytes32(0)) revert KwhTokenRootNotFinal(intervalId);
     }
 
-    function _addMinted(uint64 intervalId, uint256 amount, uint64 totalExportWh) private {
-        uint256 minted = _minted[intervalId] + amount;
-        if (minted > totalExportWh) revert KwhTokenExceedsProvenExport(intervalId, minted, totalExportWh);
-        _minted[intervalId] = minted;
-    }
-
-    /// @dev Marks the (meter, interval) leaf used and mints its export; the proof was checked by the caller.
-    function _claimLeaf(address meter, uint64 intervalId, uint64 importWh, uint64 exportWh) private {
+    /// @dev Marks the (meter, interval) leaf used, adds its export to the interval's minted total (capped by the
+    /// root's exported total) and mints it; the caller checked the proof. State changes precede the receiver call.
+    function _claimLeaf(
+        address meter,
+        uint64 intervalId,
+        uint64 importWh,
+        uint64 exportWh,
+        uint64 totalExportWh
+    ) private {
         (address owner, uint32 zone, uint32 index, IMeterRegistry.MeterStatus status) = registry.claimInfo(meter);
         if (status != IMeterRegistry.MeterStatus.Active) _requireClaimable(meter, intervalId, status);
         uint256 bit = 1 << (index & 0xff);
         uint256 bits = _claimed[intervalId][index >> 8];
         if (bits & bit != 0) revert KwhTokenAlreadyClaimed(meter, intervalId);
         _claimed[intervalId][index >> 8] = bits | bit;
+        uint256 minted = _minted[intervalId] + exportWh;
+        if (minted > totalExportWh) revert KwhTokenExceedsProvenExport(intervalId, minted, totalExportWh);
+        _minted[intervalId] = minted;
         uint256 id = TokenIds.encode(zone, intervalId);
         emit KwhClaimed(meter, intervalId, owner, id, importWh, exportWh);
         if (exportWh != 0) _mint(owner, id, exportWh, "");
