@@ -30,7 +30,8 @@ export default defineConfig({
     mocha: { timeout: 120_000 },
   },
   networks: {
-    localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    // `npx hardhat node`; LOCALHOST_URL points the tasks at another local node (the task tests use it).
+    localhost: { type: "http", chainType: "l1", url: process.env.LOCALHOST_URL ?? "http://127.0.0.1:8545" },
     volta: {
       type: "http",
       chainType: "l1",

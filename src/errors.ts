@@ -108,9 +108,12 @@ export function toChainError(err: unknown, interfaces: Interface[]): ChainError 
     }
     return new ChainError(`transaction reverted with unknown error data ${data.slice(0, 74)}`, { cause: err });
   }
-  if (isError(err, "NETWORK_ERROR") || /ECONNREFUSED|fetch failed/.test(String((err as Error)?.message))) {
-    return new ChainError("cannot reach the JSON-RPC endpoint: is the node running?", { cause: err });
-  }
   const message = (err as { shortMessage?: string; message?: string })?.shortMessage ?? (err as Error)?.message;
-  return new ChainError((message ?? String(err)).split("\n")[0], { cause: err });
+  const firstLine = (message ?? String(err)).split("\n")[0];
+  if (isError(err, "NETWORK_ERROR") || /ECONNREFUSED|fetch failed|Cannot connect to the network/.test(firstLine)) {
+    return new ChainError(`${firstLine}: is the JSON-RPC node running (\`npx hardhat node\` for localhost)?`, {
+      cause: err,
+    });
+  }
+  return new ChainError(firstLine, { cause: err });
 }

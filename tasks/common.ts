@@ -2,7 +2,8 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { MicrogridError, toChainError } from "../src/errors.js";
 import { attachSystem, readDeployment, SYSTEM_INTERFACES, type Deployment, type System } from "../src/deploy.js";
 
-export const DEPLOYMENTS_DIR = "deployments";
+/** Where deployments are recorded; `DEPLOYMENTS_DIR` overrides (tests use a temporary folder). */
+export const DEPLOYMENTS_DIR = process.env.DEPLOYMENTS_DIR ?? "deployments";
 
 /** Wraps a task action so that any failure prints one line (`Error: …`) and sets a non-zero exit code. */
 export function action<A>(fn: (args: A, hre: HardhatRuntimeEnvironment) => Promise<void>) {

@@ -34,7 +34,11 @@ export const microgridTasks = [
       type: ArgumentType.INT,
       defaultValue: 0,
     })
-    .addOption({ name: "out", description: "Deployments folder", defaultValue: "deployments" })
+    .addOption({
+      name: "out",
+      description: "Deployments folder (default: deployments, or $DEPLOYMENTS_DIR)",
+      defaultValue: "",
+    })
     .setAction(() => import("./deploy.js"))
     .build(),
 
