@@ -111,9 +111,12 @@ export function toChainError(err: unknown, interfaces: Interface[]): ChainError 
   const message = (err as { shortMessage?: string; message?: string })?.shortMessage ?? (err as Error)?.message;
   const firstLine = (message ?? String(err)).split("\n")[0];
   if (isError(err, "NETWORK_ERROR") || /ECONNREFUSED|fetch failed|Cannot connect to the network/.test(firstLine)) {
-    return new ChainError(`${firstLine}: is the JSON-RPC node running (\`npx hardhat node\` for localhost)?`, {
-      cause: err,
-    });
+    return new ChainError(
+      `${firstLine.replace(/\.$/, "")}: is the JSON-RPC node running (\`npx hardhat node\` for localhost)?`,
+      {
+        cause: err,
+      },
+    );
   }
   return new ChainError(firstLine, { cause: err });
 }
