@@ -51,10 +51,15 @@ describe("Governance wiring", function () {
 
   it("test_deploy_rejectsABadCommittee", async function () {
     const [deployer, r1] = await ethers.getSigners();
-    await expect(deploySystem(deployer, "hardhat", { relayers: [], threshold: 1 })).to.be.rejectedWith(
+    const rejection = async (p: Promise<unknown>) =>
+      p.then(
+        () => "resolved",
+        (e: Error) => e.message,
+      );
+    expect(await rejection(deploySystem(deployer, "hardhat", { relayers: [], threshold: 1 }))).to.equal(
       "at least one relayer is needed for the oracle committee",
     );
-    await expect(deploySystem(deployer, "hardhat", { relayers: [r1.address], threshold: 2 })).to.be.rejectedWith(
+    expect(await rejection(deploySystem(deployer, "hardhat", { relayers: [r1.address], threshold: 2 }))).to.equal(
       "threshold 2 must be between 1 and the 1 relayers",
     );
   });
