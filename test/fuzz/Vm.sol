@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @notice The few cheatcodes these tests use (forge-std is not available; EDR implements the same interface).
+/// Named `Vm` like forge-std's, so tests read the same as Foundry ones.
+// solhint-disable-next-line interface-starts-with-i
+interface Vm {
+    function warp(uint256 newTimestamp) external;
+    function prank(address msgSender) external;
+    function startPrank(address msgSender) external;
+    function stopPrank() external;
+    function expectRevert(bytes calldata revertData) external;
+    function assume(bool condition) external pure;
+    function addr(uint256 privateKey) external pure returns (address keyAddr);
+}
+
+/// @dev The cheatcode address: `address(uint160(uint256(keccak256("hevm cheat code"))))`.
+Vm constant vm = Vm(address(uint160(uint256(keccak256("hevm cheat code")))));
