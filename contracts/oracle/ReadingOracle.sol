@@ -140,7 +140,11 @@ contract ReadingOracle is IReadingOracle, AccessManaged, Pausable {
             votes = _popcount(mask);
             if (votes >= committee.threshold) {
                 // A diverging proposal reached the threshold first: it, not the first proposal, becomes final,
-                // and the record's supporters become its supporters.
+                // and the record's supporters become its supporters. The losing first proposal keeps its tally.
+                _alternates[intervalId][_digest(rec.root, rec.leafCount, rec.totalImportWh, rec.totalExportWh)] = Tally(
+                    committee.epoch,
+                    rec.leadMask
+                );
                 (rec.root, rec.leafCount, rec.totalImportWh, rec.totalExportWh, rec.leadMask) = (
                     root,
                     leafCount,

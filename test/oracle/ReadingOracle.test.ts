@@ -234,6 +234,9 @@ describe("ReadingOracle", function () {
       expect(await f.system.oracle.finalRoot(id)).to.deep.equal([ROOT_B, 2n]);
       const info = await f.system.oracle.getInterval(id);
       expect([info.status, info.root, info.leafCount, info.votes]).to.deep.equal([2n, ROOT_B, 5n, 2n]);
+      // The losing first proposal keeps its supporter on record.
+      expect(await f.system.oracle.votesFor(id, ROOT_A, 4, 10n, 20n)).to.equal(1n);
+      expect(await f.system.oracle.votesFor(id, ROOT_B, 5, 1n, 2n)).to.equal(2n);
     });
 
     it("test_submit_minorityOfColludingRelayersCannotFinalise", async function () {
