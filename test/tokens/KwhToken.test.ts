@@ -30,6 +30,21 @@ async function claimFor(f: Fixture, tree: Awaited<ReturnType<typeof withRoot>>["
   return f.system.kwh.claim(p.meter, p.intervalId, p.importWh, p.exportWh, p.proof);
 }
 
+/** A contract-owned meter in zone 1 whose owner is a configurable ERC-1155 receiver. */
+async function receiverMeter(f: Fixture, i: number) {
+  const receiver = await new RejectingReceiver__factory(f.deployer).deploy();
+  const key = meterKey(i).address;
+  await f.system.registry.registerMeter(key, {
+    owner: await receiver.getAddress(),
+    zone: 1,
+    technology: TECH.Solar,
+    ratedCapacityW: 1_000n,
+    recEligible: false,
+    accreditationExpiry: 0n,
+  });
+  return { receiver, key };
+}
+
 describe("KwhToken", function () {
   describe("claim", function () {
     it("test_claim_mintsExportToOwnerUnderZoneAndInterval", async function () {
@@ -214,16 +229,7 @@ describe("KwhToken", function () {
 
     it("test_claim_receiverThatRejectsBlocksTheMint", async function () {
       const f = await loadFixture(deployFixture);
-      const receiver = await new RejectingReceiver__factory(f.deployer).deploy();
-      const key = meterKey(400).address;
-      await f.system.registry.registerMeter(key, {
-        owner: await receiver.getAddress(),
-        zone: 1,
-        technology: TECH.Solar,
-        ratedCapacityW: 1_000n,
-        recEligible: false,
-        accreditationExpiry: 0n,
-      });
+      const { receiver, key } = await receiverMeter(f, 400);
       const { id, tree } = await withRoot(f, [{ meter: key, importWh: 0n, exportWh: 100n }]);
       await expect(claimFor(f, tree, key))
         .to.be.revertedWithCustomError(f.system.kwh, "ERC1155InvalidReceiver")
@@ -233,16 +239,7 @@ describe("KwhToken", function () {
 
     it("test_claim_reentrantReceiverCannotClaimTwice", async function () {
       const f = await loadFixture(deployFixture);
-      const receiver = await new RejectingReceiver__factory(f.deployer).deploy();
-      const key = meterKey(401).address;
-      await f.system.registry.registerMeter(key, {
-        owner: await receiver.getAddress(),
-        zone: 1,
-        technology: TECH.Solar,
-        ratedCapacityW: 1_000n,
-        recEligible: false,
-        accreditationExpiry: 0n,
-      });
+      const { receiver, key } = await receiverMeter(f, 401);
       const { id, tree } = await withRoot(f, [{ meter: key, importWh: 0n, exportWh: 100n }, ...sampleLeaves(f)]);
       const p = proofFor(tree, key);
       await receiver.configure(1, { ...p });
