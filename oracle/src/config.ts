@@ -41,6 +41,8 @@ const schema = z
         embeddedPort: z.number().int().min(0).max(65_535).optional(),
         clientId: z.string().min(1).optional(),
         topic: z.string().min(1).default("meters/+/readings"),
+        /** 4 = MQTT 3.1.1 (every broker), 5 = MQTT 5 (Mosquitto, EMQX). */
+        protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
       })
       .strict()
       .optional(),

@@ -29,6 +29,8 @@ export interface Relayer {
   httpUrl: string;
   /** The MQTT broker the relayer ingests from, if any. */
   mqttUrl?: string;
+  /** Resolves when MQTT ingest is subscribed (at once without MQTT). */
+  mqttReady: Promise<void>;
   address: Hex;
   store: ReadingStore;
   ingestor: Ingestor;
@@ -147,7 +149,6 @@ export async function startRelayer(
       intervalLength,
       graceSeconds: BigInt(config.batch.graceSeconds),
       pollMs: config.batch.pollMs,
-      onSealed: (id) => ingestor.sealedThrough(id),
       onFinal: config.batch.claimOnBehalf
         ? async (batch) => {
             const result = await claimBatch(
@@ -189,8 +190,9 @@ export async function startRelayer(
         ingestor,
         log,
         maxPayloadBytes: config.http.bodyLimitBytes,
+        protocolVersion: config.mqtt.protocolVersion,
       });
-      await mqtt.start();
+      mqtt.start();
       stops.push(() => mqtt!.stop());
     }
 
@@ -252,6 +254,7 @@ export async function startRelayer(
     return {
       httpUrl,
       mqttUrl: broker?.url ?? config.mqtt?.url,
+      mqttReady: mqtt?.ready ?? Promise.resolve(),
       address: clients.account.address,
       store,
       ingestor,

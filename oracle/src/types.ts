@@ -27,7 +27,7 @@ export type IngestSource = "mqtt" | "http";
  * - register_decreased: a cumulative register is below an earlier interval's or above a later one's
  * - impossible_delta: more energy than rated capacity × elapsed time allows
  * - conflict: a different reading for the same (meter, interval) is already stored (kept for audit)
- * - sealed: the interval's tree was already built (arrived after the grace period)
+ * - sealed: the interval closed (its grace period passed; its tree may be built already)
  * - overloaded: back-pressure: the ingest queue is full, retry later
  */
 export type RejectReason =

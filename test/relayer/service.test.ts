@@ -35,6 +35,12 @@ function sample(name: string, labels: Record<string, string>, value = "[1-9]\\d*
   return new RegExp(`^${name}\\{${look}[^}]*\\} ${value}$`, "m");
 }
 
+/** GET a JSON document from a relayer's API. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+async function getJson(url: string): Promise<any> {
+  return (await fetch(url)).json();
+}
+
 async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -60,6 +66,9 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
   let signer: ReadingSigner;
   let fromInterval: bigint;
   const intervals = 2;
+  /** The committee relayers' clock: inside the grace period while readings arrive, moved past it to seal. */
+  let clock = 0n;
+  const GRACE = 3_000n;
 
   before(async function () {
     server = await network.createServer("default", "127.0.0.1", 0);
@@ -91,6 +100,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     const now = BigInt((await provider.getBlock("latest"))!.timestamp);
     // Published intervals end two intervals ago; the interval before the current one stays free for HTTP cases.
     fromInterval = now / 900n - BigInt(intervals) - 1n;
+    clock = (fromInterval + BigInt(intervals)) * 900n + 1n; // just after the last published interval ended
 
     if (process.env.MQTT_URL) mqttUrl = process.env.MQTT_URL;
     else {
@@ -115,13 +125,18 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
           mqtt: i === 3 ? undefined : { url: mqttUrl, clientId: `e2e-relayer-${i}-${suffix}` },
           http: { port: 0, bodyLimitBytes: 65_536 },
           ingest: { workers: i === 1 ? 2 : 0, clockSkewSeconds: 120 },
-          batch: { graceSeconds: i === 3 ? 86_400 : 2, pollMs: 100 },
+          batch: { graceSeconds: i === 3 ? 86_400 : Number(GRACE), pollMs: 100 },
           log: { level: "silent" },
         },
         // Relayer 1 uses PostgreSQL when the environment provides it; relayer 2 always SQLite.
         i === 1 && process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {},
       );
-      relayers.push(await startRelayer(config, { log: pino({ level: "silent" }) }));
+      const relayer = await startRelayer(config, {
+        log: pino({ level: process.env.E2E_LOG ?? "silent" }),
+        now: i === 3 ? undefined : () => clock,
+      });
+      await relayer.mqttReady;
+      relayers.push(relayer);
     }
   });
 
@@ -137,12 +152,19 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     for (const readings of readingsFor(meters, signer, fromInterval, intervals, 900)) await publisher.publish(readings);
     await publisher.close();
     const last = fromInterval + BigInt(intervals) - 1n;
+    for (const r of relayers.slice(0, 2)) {
+      await until(
+        "every reading to be stored",
+        async () => (await r.store.countReadings()) === meters.length * (intervals + 1),
+      );
+    }
+    clock += GRACE; // the grace period of every published interval has passed: seal and vote
     const [root] = await until("the last interval's root to be final", async () => {
       const r = await system.oracle.finalRoot(last);
       return r[0] !== `0x${"0".repeat(64)}` && r;
     });
     for (const r of relayers.slice(0, 2)) {
-      const res = await (await fetch(`${r.httpUrl}/intervals/${last}`)).json();
+      const res = await getJson(`${r.httpUrl}/intervals/${last}`);
       await until(
         "both relayers to record the final status",
         async () => (await r.store.getBatch(last))?.status === "final",
@@ -154,7 +176,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     for (const r of relayers.slice(0, 2))
       expect(await r.store.countReadings()).to.equal(meters.length * (intervals + 1));
     const seller = meters.find((m) => m.technology === "solar")!;
-    const proof = await (await fetch(`${relayers[0].httpUrl}/proofs/${last}/${seller.meter}`)).json();
+    const proof = await getJson(`${relayers[0].httpUrl}/proofs/${last}/${seller.meter}`);
     expect(proof.root).to.equal(root);
     await (
       await system.kwh.claim(proof.meter, last, BigInt(proof.importWh), BigInt(proof.exportWh), proof.proof)
@@ -162,7 +184,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     expect(await system.kwh.balanceOf(seller.owner, kwhTokenId(seller.zone, last))).to.equal(BigInt(proof.exportWh));
     const metrics = await (await fetch(`${relayers[0].httpUrl}/metrics`)).text();
     expect(metrics).to.match(sample("relayer_readings_accepted_total", { source: "mqtt" }, "36"));
-    const health = await (await fetch(`${relayers[0].httpUrl}/health`)).json();
+    const health = await getJson(`${relayers[0].httpUrl}/health`);
     expect([health.ok, health.mqtt, health.meters]).to.deep.equal([true, "connected", 12]);
   });
 
@@ -174,7 +196,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
         headers: { "content-type": "application/json" },
         body: raw ? (body as string) : JSON.stringify(body),
       });
-      return { code: res.status, body: await res.json() };
+      return { code: res.status, body: (await res.json()) as Record<string, unknown> };
     };
     const m = meters[0];
     const id = fromInterval + BigInt(intervals); // ended, and never sealed by relayer 3

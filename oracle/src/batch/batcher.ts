@@ -20,8 +20,6 @@ export interface BatcherOptions {
   intervalLength: bigint;
   graceSeconds: bigint;
   pollMs: number;
-  /** Told when an interval is sealed, so that later readings for it are refused. */
-  onSealed(intervalId: bigint): void;
   /** Called once an interval's root is final (e.g. to claim kWh on behalf of meters). */
   onFinal?(batch: BatchRecord): Promise<void>;
   now?: () => bigint;
@@ -73,7 +71,6 @@ export class Batcher {
     const now = this.now();
     const last = this.lastSealable(now);
     for (const intervalId of await this.o.store.intervalsToBatch(last)) await this.seal(intervalId);
-    this.o.onSealed(last);
     for (const batch of await this.o.store.unfinishedBatches()) await this.advance(batch);
   }
 

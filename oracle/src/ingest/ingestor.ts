@@ -50,7 +50,6 @@ export class Ingestor {
   private readonly now: () => bigint;
   /** Highest interval stored per meter: in-order readings need no neighbour lookup in the store. */
   private readonly latest = new Map<Hex, SignedReading | null>();
-  private sealedUpTo = -1n;
 
   constructor(private readonly o: IngestorOptions) {
     this.now = o.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
@@ -64,11 +63,6 @@ export class Ingestor {
   /** Whether a new reading would be refused for back-pressure. */
   get full(): boolean {
     return this.queue.length >= this.o.maxQueue;
-  }
-
-  /** Marks intervals up to `intervalId` as sealed (their trees are built): later readings for them are `sealed`. */
-  sealedThrough(intervalId: bigint): void {
-    if (intervalId > this.sealedUpTo) this.sealedUpTo = intervalId;
   }
 
   /**
@@ -166,8 +160,10 @@ export class Ingestor {
 
   private async process(batch: Pending[]): Promise<void> {
     const signers = await this.o.verifier.verify(batch.map((p) => p.reading));
-    const now = this.now();
     await this.o.lock.run(async () => {
+      // Read the clock inside the lock that sealing takes too: an interval is either stored before the batcher
+      // reads it, or closed by then.
+      const now = this.now();
       // Readings of one meter are checked in interval order so that each sees the one before it.
       const order = batch
         .map((p, i) => i)
@@ -197,12 +193,16 @@ export class Ingestor {
           );
           continue;
         }
-        if (await this.isSealed(reading.intervalId, now)) {
+        if (this.isClosed(reading.intervalId, now)) {
           const stored = await this.o.store.getReading(reading.meter, reading.intervalId);
           outcomes[i] =
             stored?.signature.toLowerCase() === reading.signature.toLowerCase()
               ? { status: "duplicate", meter: reading.meter, intervalId: reading.intervalId }
-              : this.rejectOutcome("sealed", `interval ${reading.intervalId} was already anchored`, reading);
+              : this.rejectOutcome(
+                  "sealed",
+                  `interval ${reading.intervalId} closed ${this.o.graceSeconds} s after its end; the next reading's delta will include this energy`,
+                  reading,
+                );
           continue;
         }
         const { previous, next } = await this.neighbours(reading, pendingByMeter.get(reading.meter));
@@ -283,13 +283,11 @@ export class Ingestor {
   }
 
   /**
-   * Whether the interval's tree is built. Only intervals whose grace period has passed can be: fresh readings skip
-   * the store query; another relayer instance sharing the store may have sealed an older one.
+   * Whether the interval is closed: its grace period has passed, so the batcher may have sealed it. A meter that
+   * misses the grace period loses nothing: its next reading's delta covers the gap.
    */
-  private async isSealed(intervalId: bigint, now: bigint): Promise<boolean> {
-    if (intervalId <= this.sealedUpTo) return true;
-    if ((intervalId + 1n) * this.o.intervalLength + this.o.graceSeconds > now) return false;
-    return this.o.store.isSealed(intervalId);
+  private isClosed(intervalId: bigint, now: bigint): boolean {
+    return (intervalId + 1n) * this.o.intervalLength + this.o.graceSeconds <= now;
   }
 
   /** The meter's latest stored reading, cached after the first lookup. */

@@ -11,6 +11,8 @@ export interface MqttIngestOptions {
   ingestor: Ingestor;
   log: Logger;
   maxPayloadBytes: number;
+  /** 4 = MQTT 3.1.1 (any broker, aedes included), 5 = MQTT 5. Default 4. */
+  protocolVersion?: 4 | 5;
   /** First reconnect delay; it doubles up to `maxReconnectMs` and resets on connect. */
   reconnectMs?: number;
   maxReconnectMs?: number;
@@ -19,11 +21,15 @@ export interface MqttIngestOptions {
 /**
  * Meter readings over MQTT: QoS 1, persistent session (clean: false, fixed client id) so the broker keeps
  * readings while the relayer is away, PUBACK sent only after the reading is stored (or rejected for good), and
- * reconnects with exponential backoff.
+ * reconnects with exponential backoff. mqtt.js hands over the next message only after the previous one was
+ * acknowledged, so one connection ingests one message at a time: a message may carry an array of readings.
  */
 export class MqttIngest {
   private client: MqttClient | undefined;
   private delay: number;
+  private subscribed!: () => void;
+  /** Resolves once the subscription is active (first connection); reconnects resubscribe by themselves. */
+  readonly ready: Promise<void> = new Promise((resolve) => (this.subscribed = resolve));
 
   constructor(private readonly o: MqttIngestOptions) {
     this.delay = o.reconnectMs ?? 250;
@@ -33,44 +39,55 @@ export class MqttIngest {
     return this.client?.connected ?? false;
   }
 
-  /** Connects and subscribes; resolves on the first successful subscription (reconnects continue after). */
-  start(): Promise<void> {
+  /**
+   * Starts connecting and returns at once: an unreachable broker is retried with backoff (and reported by
+   * `connected` and the logs) instead of blocking the relayer's start. `ready` tells when readings flow.
+   */
+  start(): void {
     const base = this.o.reconnectMs ?? 250;
     const max = this.o.maxReconnectMs ?? 30_000;
     const options: IClientOptions = {
       clientId: this.o.clientId,
       clean: false,
-      protocolVersion: 5,
-      properties: { sessionExpiryInterval: 7 * 24 * 3600, receiveMaximum: 65_535 },
+      protocolVersion: this.o.protocolVersion ?? 4,
+      ...(this.o.protocolVersion === 5
+        ? { properties: { sessionExpiryInterval: 7 * 24 * 3600, receiveMaximum: 65_535 } }
+        : {}),
       reconnectPeriod: base,
       connectTimeout: 10_000,
-      customHandleAcks: (topic, message, _packet, done) => {
-        void this.handle(topic, message).then(
-          () => done(0),
-          (e: Error) => {
-            this.o.log.error({ err: e.message, topic }, "mqtt reading not processed; withholding the ack");
-          },
-        );
-      },
     };
     const client = connect(this.o.url, options);
     this.client = client;
+    // mqtt.js sends the PUBACK of a QoS 1 message when handleMessage calls back: only after the reading is stored
+    // (or rejected for good). If processing fails, the connection is dropped without an ack, so that the broker
+    // redelivers the message to the persistent session after the reconnect.
+    client.handleMessage = (packet, callback) => {
+      if (packet.cmd !== "publish") return callback();
+      this.handle(packet.topic, packet.payload as Buffer).then(
+        () => callback(),
+        (e: Error) => {
+          this.o.log.error(
+            { err: e.message, topic: packet.topic },
+            "mqtt reading not processed; reconnecting without ack",
+          );
+          client.stream.destroy();
+        },
+      );
+    };
     client.on("reconnect", () => {
       this.delay = Math.min(max, this.delay * 2);
       client.options.reconnectPeriod = this.delay;
     });
     client.on("offline", () => this.o.log.warn({ url: this.o.url }, "mqtt broker unreachable; reconnecting"));
     client.on("error", (e) => this.o.log.warn({ err: e.message }, "mqtt error"));
-    return new Promise((resolve) => {
-      client.on("connect", (ack) => {
-        this.delay = base;
-        client.options.reconnectPeriod = base;
-        this.o.log.info({ url: this.o.url, sessionPresent: ack.sessionPresent }, "mqtt connected");
-        if (ack.sessionPresent) return resolve();
-        client.subscribe(this.o.topic, { qos: 1 }, (err) => {
-          if (err) this.o.log.error({ err: err.message }, "mqtt subscribe failed");
-          else resolve();
-        });
+    client.on("connect", (ack) => {
+      this.delay = base;
+      client.options.reconnectPeriod = base;
+      this.o.log.info({ url: this.o.url, sessionPresent: ack.sessionPresent }, "mqtt connected");
+      if (ack.sessionPresent) return this.subscribed();
+      client.subscribe(this.o.topic, { qos: 1 }, (err) => {
+        if (err) this.o.log.error({ err: err.message }, "mqtt subscribe failed");
+        else this.subscribed();
       });
     });
   }
