@@ -43,6 +43,8 @@ const schema = z
         topic: z.string().min(1).default("meters/+/readings"),
         /** 4 = MQTT 3.1.1 (every broker), 5 = MQTT 5 (Mosquitto, EMQX). */
         protocolVersion: z.union([z.literal(4), z.literal(5)]).default(4),
+        /** `pipelined`: many readings in flight, acked in order after storage; `mqtt.js`: one at a time (MQTT 5, TLS). */
+        engine: z.enum(["pipelined", "mqtt.js"]).default("pipelined"),
       })
       .strict()
       .optional(),

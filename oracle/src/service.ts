@@ -191,6 +191,7 @@ export async function startRelayer(
         log,
         maxPayloadBytes: config.http.bodyLimitBytes,
         protocolVersion: config.mqtt.protocolVersion,
+        engine: config.mqtt.engine,
       });
       mqtt.start();
       stops.push(() => mqtt!.stop());

@@ -5,6 +5,8 @@ import { Aedes } from "aedes";
 /** An in-process MQTT broker (aedes) for the embedded default and tests. */
 export interface EmbeddedBroker {
   url: string;
+  /** The broker itself (events such as `ack` let tests watch the protocol). */
+  aedes: Aedes;
   close(): Promise<void>;
 }
 
@@ -18,6 +20,7 @@ export async function startEmbeddedBroker(port = 0, host = "127.0.0.1"): Promise
   const { port: actual } = server.address() as AddressInfo;
   return {
     url: `mqtt://${host}:${actual}`,
+    aedes,
     // aedes.close ends the connected clients, after which the server can close.
     close: () => new Promise<void>((resolve) => aedes.close(() => server.close(() => resolve()))),
   };

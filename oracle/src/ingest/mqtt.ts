@@ -2,6 +2,7 @@ import { connect, type IClientOptions, type MqttClient } from "mqtt";
 import type { Logger } from "../log.js";
 import type { Ingestor } from "./ingestor.js";
 import { parsePayload } from "./parseReading.js";
+import { PipelinedSubscriber } from "./mqttPipelined.js";
 
 export interface MqttIngestOptions {
   url: string;
@@ -11,8 +12,13 @@ export interface MqttIngestOptions {
   ingestor: Ingestor;
   log: Logger;
   maxPayloadBytes: number;
-  /** 4 = MQTT 3.1.1 (any broker, aedes included), 5 = MQTT 5. Default 4. */
+  /** 4 = MQTT 3.1.1 (any broker, aedes included), 5 = MQTT 5 (mqtt.js engine only). Default 4. */
   protocolVersion?: 4 | 5;
+  /**
+   * `pipelined` (default): many messages in flight, acknowledged in order after storage (`mqttPipelined.ts`);
+   * `mqtt.js`: one message at a time (for MQTT 5 or TLS brokers).
+   */
+  engine?: "pipelined" | "mqtt.js";
   /** First reconnect delay; it doubles up to `maxReconnectMs` and resets on connect. */
   reconnectMs?: number;
   maxReconnectMs?: number;
@@ -26,6 +32,7 @@ export interface MqttIngestOptions {
  */
 export class MqttIngest {
   private client: MqttClient | undefined;
+  private pipelined: PipelinedSubscriber | undefined;
   private delay: number;
   private subscribed!: () => void;
   /** Resolves once the subscription is active (first connection); reconnects resubscribe by themselves. */
@@ -36,7 +43,7 @@ export class MqttIngest {
   }
 
   get connected(): boolean {
-    return this.client?.connected ?? false;
+    return this.pipelined?.connected ?? this.client?.connected ?? false;
   }
 
   /**
@@ -44,6 +51,20 @@ export class MqttIngest {
    * `connected` and the logs) instead of blocking the relayer's start. `ready` tells when readings flow.
    */
   start(): void {
+    if ((this.o.engine ?? "pipelined") === "pipelined" && this.o.protocolVersion !== 5) {
+      this.pipelined = new PipelinedSubscriber({
+        url: this.o.url,
+        clientId: this.o.clientId,
+        topic: this.o.topic,
+        log: this.o.log,
+        reconnectMs: this.o.reconnectMs,
+        maxReconnectMs: this.o.maxReconnectMs,
+        onMessage: (topic, payload) => this.handle(topic, payload),
+      });
+      void this.pipelined.ready.then(() => this.subscribed());
+      this.pipelined.start();
+      return;
+    }
     const base = this.o.reconnectMs ?? 250;
     const max = this.o.maxReconnectMs ?? 30_000;
     const options: IClientOptions = {
@@ -93,6 +114,7 @@ export class MqttIngest {
   }
 
   async stop(): Promise<void> {
+    await this.pipelined?.stop();
     const client = this.client;
     this.client = undefined;
     if (client) await client.endAsync();
