@@ -19,7 +19,9 @@ export interface ConflictRecord {
 /**
  * The relayer's durable state. Implementations: SQLite (embedded default, WAL) and PostgreSQL (shared by several
  * relayer instances). Every method is safe to call concurrently; `insertReadings` is atomic per call and
- * idempotent; schema migrations run in `open()`.
+ * idempotent; schema migrations run in `open()`. Values the schema cannot hold exactly (bigints outside
+ * [0, 2^63-1], malformed hex) are rejected with InputError before anything is written; lookups of interval ids
+ * outside that range find nothing. Database failures are StoreErrors.
  */
 export interface ReadingStore {
   /** Connects and runs migrations. */
@@ -42,7 +44,7 @@ export interface ReadingStore {
   /** The earliest stored reading of `meter` strictly after `intervalId`, if any. */
   readingAfter(meter: Hex, intervalId: bigint): Promise<SignedReading | undefined>;
 
-  /** All stored readings of an interval, ordered by meter. */
+  /** All stored readings of an interval, ordered by meter (byte order of the address string). */
   readingsOfInterval(intervalId: bigint): Promise<SignedReading[]>;
 
   /**
@@ -51,7 +53,10 @@ export interface ReadingStore {
    */
   baselinesFor(intervalId: bigint): Promise<Map<Hex, SignedReading>>;
 
-  /** Conflicting readings kept for audit, optionally of one interval. */
+  /**
+   * Conflicting readings kept for audit, optionally of one interval, in arrival order. A conflicting reading that
+   * arrives again (same signature) is kept once, with its first arrival.
+   */
   conflicts(intervalId?: bigint): Promise<ConflictRecord[]>;
 
   /** Intervals that have readings and no batch yet, up to and including `maxIntervalId`, ascending. */
@@ -65,7 +70,11 @@ export interface ReadingStore {
   /** Batches not yet `final`, ascending. */
   unfinishedBatches(): Promise<BatchRecord[]>;
 
-  /** Records the vote's progress (`sent` with its tx hash, `voted`, `final`). */
+  /**
+   * Records the vote's progress (`sent` with its tx hash, `voted`, `final`). Without `txHash` the stored one is
+   * kept; `updatedAt` defaults to now. `final` is terminal: a later non-final status for a final batch is ignored
+   * (another instance may report a stale step). Throws StoreError if no batch is stored for the interval.
+   */
   updateBatchStatus(intervalId: bigint, status: PostStatus, txHash?: Hex, updatedAt?: number): Promise<void>;
 
   /** Whether a batch exists for the interval (readings for it are then `sealed`). */
