@@ -55,7 +55,12 @@ function readDeploymentFile(path: string): Deployment {
  */
 export async function startRelayer(
   config: RelayerConfig,
-  opts: { log?: Logger; now?: () => bigint } = {},
+  opts: {
+    log?: Logger;
+    now?: () => bigint;
+    /** Called after each vote attempt with its result, before the result is recorded (observability, fault tests). */
+    afterPost?: (intervalId: bigint, status: string) => void;
+  } = {},
 ): Promise<Relayer> {
   const log = opts.log ?? createLogger(config.relayerId, config.log.level);
   const metrics = createMetrics(config.relayerId);
@@ -137,7 +142,9 @@ export async function startRelayer(
       poster: {
         post: async (batch) => {
           try {
-            return await poster.post(batch);
+            const result = await poster.post(batch);
+            opts.afterPost?.(batch.intervalId, result.status);
+            return result;
           } catch (e) {
             metrics.rpcErrors.inc({ operation: "submitRoot" });
             throw e;
