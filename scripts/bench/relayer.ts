@@ -3,7 +3,7 @@
  * `bench/relayer.json`. Targets: >= 20,000 readings/s verified and persisted end to end (MQTT in, stored);
  * a 1,000,000-leaf tree in <= 5 s and <= 1 GiB; the root voted <= 10 s after the grace period for 100,000 meters.
  */
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,14 +26,32 @@ import { createChainClients } from "../../oracle/src/chain/clients.js";
 import { RootPoster } from "../../oracle/src/chain/postRoot.js";
 import type { Hex, MirroredMeter, SignedReading } from "../../oracle/src/types.js";
 
-const log = pino({ level: "silent" });
+const log = pino({ level: process.env.BENCH_LOG ?? "silent" });
 const dir = mkdtempSync(join(tmpdir(), "bench-relayer-"));
 const INTERVAL = 900n;
 const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
 
+/**
+ * A private Mosquitto (Debian's binary) on a free port, in-flight window unbounded so that acknowledgements after
+ * storage do not throttle delivery (Mosquitto's default is 20 messages in flight per client).
+ */
+async function startMosquitto(): Promise<{ url: string; close(): Promise<void> }> {
+  const port = 20_000 + Math.floor(Math.random() * 20_000);
+  const conf = join(dir, "mosquitto.conf");
+  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\npersistence false\n`);
+  const proc = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
+  await new Promise((r) => setTimeout(r, 500));
+  return {
+    url: `mqtt://127.0.0.1:${port}`,
+    close: async () => {
+      proc.kill("SIGTERM");
+    },
+  };
+}
+
 /** MQTT in → verified → stored, with the publisher in another process so it does not share this thread. */
-async function benchIngest(meters: number, intervals: number) {
-  const broker = await startEmbeddedBroker(0);
+async function benchIngest(meters: number, intervals: number, brokerKind: "embedded" | "mosquitto") {
+  const broker = brokerKind === "mosquitto" ? await startMosquitto() : await startEmbeddedBroker(0);
   const chainId = 31337n;
   const registry: Hex = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
   const now = BigInt(Math.floor(Date.now() / 1000));
@@ -51,7 +69,7 @@ async function benchIngest(meters: number, intervals: number) {
   const mirror = new Map<string, MirroredMeter>(
     addresses.map((a, i) => [a.toLowerCase(), { meter: a, owner: a, zone: 1, index: i, technology: 0, ratedCapacityW: 1_000_000n, revokedAt: 0n }]),
   );
-  const store = new SqliteStore(join(dir, "ingest.sqlite"));
+  const store = new SqliteStore(join(dir, `ingest-${brokerKind}.sqlite`));
   await store.open();
   const verifier = new VerifierPool({ workers: 2, domain: { chainId, verifyingContract: registry } });
   await verifier.verify([]);
@@ -74,22 +92,24 @@ async function benchIngest(meters: number, intervals: number) {
   await mqtt.start();
   const total = meters * intervals;
   const start = performance.now();
+  const publishedLine = nextLine();
   child.stdin!.write("go\n");
   let stored = 0;
   while (stored < total) {
     await new Promise((r) => setTimeout(r, 20));
     stored = (await metrics.accepted.get()).values.reduce((s, v) => s + v.value, 0);
+    if (process.env.BENCH_DEBUG) console.log("stored", stored, "queue", ingestor.depth);
     const rejected = (await metrics.rejected.get()).values.reduce((s, v) => s + v.value, 0);
     if (rejected > 0) throw new Error(`${rejected} readings rejected during the ingest benchmark`);
   }
   const ms = performance.now() - start;
-  const published = Number((await nextLine()).split(" ")[1]);
+  const published = Number((await publishedLine).split(" ")[1]);
   const count = await store.countReadings();
   await mqtt.stop();
   await verifier.close();
   await store.close();
   await broker.close();
-  return { readings: total, meters, intervals, ms: Math.round(ms), readingsPerSecond: rate(total, ms), publisherMs: published, storedCount: count };
+  return { broker: brokerKind, readings: total, meters, intervals, ms: Math.round(ms), readingsPerSecond: rate(total, ms), publisherMs: published, storedCount: count };
 }
 
 /** Seal + vote for an interval of `meters` meters: tree from the store, vote mined on the in-process chain. */
@@ -140,9 +160,14 @@ async function benchSealAndVote(meters: number) {
 }
 
 console.log("verification (20,000 signed readings) …");
-const verify = await benchVerify(20_000, { ethersSample: 2_000 });
-console.log("MQTT ingest end to end (10,000 meters × 10 intervals) …");
-const ingest = await benchIngest(10_000, 10);
+const verify = process.env.BENCH_ONLY_INGEST ? ({} as never) : await benchVerify(20_000, { ethersSample: 2_000 });
+const [benchMeters, benchIntervals] = [Number(process.env.BENCH_METERS ?? 10_000), Number(process.env.BENCH_INTERVALS ?? 10)];
+console.log(`MQTT ingest end to end (${benchMeters} meters × ${benchIntervals} intervals), broker in this process (aedes) …`);
+const ingestEmbedded = await benchIngest(benchMeters, benchIntervals, "embedded");
+const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
+console.log(hasMosquitto ? "… and through a separate Mosquitto process …" : "… (no mosquitto binary: skipped)");
+const ingestMosquitto = hasMosquitto ? await benchIngest(benchMeters, benchIntervals, "mosquitto") : undefined;
+const ingest = ingestMosquitto ?? ingestEmbedded;
 console.log("tree builds …");
 const tree = await benchTree();
 console.log("seal and vote for 100,000 meters …");
@@ -151,7 +176,7 @@ const seal = await benchSealAndVote(100_000);
 const result = {
   machine: "2 cores (shared); figures vary with load",
   verification: verify,
-  ingestEndToEnd: ingest,
+  ingestEndToEnd: { embeddedBroker: ingestEmbedded, mosquitto: ingestMosquitto ?? null },
   tree,
   sealAndVote100k: seal,
   targets: {

@@ -42,6 +42,7 @@ const client = await connectAsync(url, { clientId: `bench-publisher-${process.pi
 console.log("ready");
 const rl = createInterface({ input: process.stdin });
 rl.once("line", async () => {
+  if (process.env.BENCH_DEBUG) console.error(`publisher: go, ${messages.length} messages`);
   const start = performance.now();
   const window = 2_000;
   for (let i = 0; i < messages.length; i += window) {

@@ -105,7 +105,8 @@ export function createApi(o: ApiOptions): FastifyInstance {
         .send(json({ error: "bad_request", detail: `interval id "${req.params.id}" is not a number` }));
     const batch = await o.store.getBatch(id);
     const readings = batch === undefined ? (await o.store.readingsOfInterval(id)).length : undefined;
-    const chain = await o.chainInterval(id);
+    // The local record stays available while the JSON-RPC node is unreachable.
+    const chain = await o.chainInterval(id).catch((e: Error) => ({ unavailable: e.message.split("\n")[0] }));
     return reply.send(
       json({
         intervalId: id,
