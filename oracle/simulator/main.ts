@@ -15,7 +15,7 @@ const USAGE = `usage:
   npm run meters -- keys --count N --owners 0xA,0xB [--zones 3] [--seed 1] [--out data/meters.json]
   npm run meters -- run --meters data/meters.json --deployment deployments/localhost.json
                        (--mqtt-url mqtt://127.0.0.1:1883 | --http-url http://127.0.0.1:8080)
-                       [--from-interval ID] [--intervals 1] [--rate 0] [--interval-length 900]`;
+                       [--intervals 1] [--rate 0] [--from-interval ID: backfill past intervals instead of live]`;
 
 /** Cumulative registers of every meter, advanced interval by interval. */
 export function* readingsFor(
@@ -104,9 +104,13 @@ async function main(argv: string[]): Promise<void> {
     verifyingContract: deployment.contracts.MeterRegistry.address,
   });
   const now = Math.floor(Date.now() / 1000);
-  const fromInterval = values["from-interval"]
-    ? BigInt(int("from-interval", values["from-interval"]))
-    : BigInt(Math.floor(now / intervalLength)) - BigInt(int("intervals", values.intervals));
+  // Live (default): the current interval's reading is the baseline, sent when it ends; each next interval's when it
+  // ends. With --from-interval: a backfill of past intervals, sent at once (a relayer takes only those whose grace
+  // period has not passed).
+  const live = values["from-interval"] === undefined;
+  const fromInterval = live
+    ? BigInt(Math.floor(now / intervalLength)) + 1n
+    : BigInt(int("from-interval", values["from-interval"]));
   const publisher = values["mqtt-url"]
     ? await mqttPublisher(values["mqtt-url"])
     : values["http-url"]
@@ -124,6 +128,13 @@ async function main(argv: string[]): Promise<void> {
       int("intervals", values.intervals),
       intervalLength,
     )) {
+      if (live) {
+        const endsAt = (Number(readings[0].intervalId) + 1) * intervalLength * 1000;
+        console.log(
+          `interval ${readings[0].intervalId}: ${readings.length} readings, sent when it ends (${new Date(endsAt).toISOString()})`,
+        );
+        while (Date.now() < endsAt) await new Promise((r) => setTimeout(r, Math.min(1_000, endsAt - Date.now())));
+      }
       await paced(readings, int("rate", values.rate), 500, (slice) => publisher.publish(slice));
       sent += readings.length;
     }
