@@ -30,6 +30,11 @@ const schema = z
         /** SQLite file (embedded default). `DATABASE_URL` in the environment selects PostgreSQL instead. */
         sqlitePath: z.string().min(1).default("data/relayer.sqlite"),
         databaseUrl: z.string().min(1).optional(),
+        /** PostgreSQL schema of this relayer's tables (one per relayer identity sharing a database). */
+        postgresSchema: z
+          .string()
+          .regex(/^[a-z_][a-z0-9_]{0,62}$/, "lowercase letters, digits and _ (a PostgreSQL identifier)")
+          .default("public"),
       })
       .strict()
       .default({}),

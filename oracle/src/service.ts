@@ -87,7 +87,11 @@ export async function startRelayer(
   };
 
   try {
-    const store = await openStore({ databaseUrl: config.store.databaseUrl, sqlitePath: config.store.sqlitePath });
+    const store = await openStore({
+      databaseUrl: config.store.databaseUrl,
+      sqlitePath: config.store.sqlitePath,
+      postgresSchema: config.store.postgresSchema,
+    });
     stops.push(() => store.close());
 
     const mirror = new RegistryMirror({

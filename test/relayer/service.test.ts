@@ -6,6 +6,7 @@ import { network } from "hardhat";
 import { JsonRpcProvider, NonceManager, Wallet } from "ethers";
 import { connectAsync } from "mqtt";
 import fc from "fast-check";
+import pg from "pg";
 import { pino } from "pino";
 import { deploySystem, writeDeployment, type Deployment, type System } from "../../src/deploy.js";
 import { registerMeter, setZone } from "../../src/ops/meters.js";
@@ -69,6 +70,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
   /** The committee relayers' clock: inside the grace period while readings arrive, moved past it to seal. */
   let clock = 0n;
   const GRACE = 3_000n;
+  const schemaPrefix = `e2e_${process.pid}_${Date.now()}`;
 
   before(async function () {
     server = await network.createServer("default", "127.0.0.1", 0);
@@ -120,7 +122,11 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
             pollMs: 50,
             replaceAfterMs: 5_000,
           },
-          store: { sqlitePath: join(dir, `relayer-${i}.sqlite`) },
+          // A schema of its own when relayer 1 runs on PostgreSQL: the database is shared with other runs.
+          store: {
+            sqlitePath: join(dir, `relayer-${i}.sqlite`),
+            postgresSchema: `${schemaPrefix}_${i}`,
+          },
           // Relayer 3 is outside the committee, HTTP only, and never seals: its intervals stay open for the cases.
           mqtt: i === 3 ? undefined : { url: mqttUrl, clientId: `e2e-relayer-${i}-${suffix}` },
           http: { port: 0, bodyLimitBytes: 65_536 },
@@ -142,6 +148,12 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
 
   after(async function () {
     for (const r of relayers) await r.stop();
+    if (process.env.DATABASE_URL) {
+      const client = new pg.Client({ connectionString: process.env.DATABASE_URL });
+      await client.connect();
+      await client.query(`DROP SCHEMA IF EXISTS ${schemaPrefix}_1 CASCADE`);
+      await client.end();
+    }
     await broker?.close();
     provider?.destroy();
     await server?.close();
