@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { Wallet, getAddress, keccak256, toUtf8Bytes } from "ethers";
 import { InputError } from "../../src/errors.js";
+import type { MeterInput } from "../../src/ops/meters.js";
 import type { Technology } from "./profiles.js";
 
 /**
@@ -67,4 +68,17 @@ export function readMeters(path: string): SimulatedMeter[] {
   }
   if (!Array.isArray(raw)) throw new InputError(`meters file ${path} must hold an array`);
   return raw as SimulatedMeter[];
+}
+
+/** The registration (`registerMeter`) of a simulated meter. */
+export function toMeterInput(m: SimulatedMeter): MeterInput {
+  return {
+    meter: m.meter,
+    owner: m.owner,
+    zone: m.zone,
+    technology: m.technology,
+    ratedCapacityW: BigInt(m.ratedCapacityW),
+    recEligible: m.recEligible,
+    accreditationExpiry: BigInt(m.accreditationExpiry),
+  };
 }

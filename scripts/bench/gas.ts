@@ -15,6 +15,7 @@ import { type ContractRunner, type ContractTransactionResponse, Wallet, dataSlic
 import { deploySystem } from "../../src/deploy.js";
 import { buildIntervalTree, type IntervalLeaf, type IntervalTree } from "../../src/tree.js";
 import { kwhTokenId } from "../../src/intervals.js";
+import { prng } from "../../oracle/simulator/profiles.js";
 import { BaselineMerkleMint__factory } from "../../types/ethers-contracts/index.js";
 
 /*//////////////////////////////////////////////////////////////
@@ -50,17 +51,6 @@ function key(label: string): Wallet {
   return new Wallet(keccak256(toUtf8Bytes(label)));
 }
 
-/** mulberry32: small seeded PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randInt(rand: () => number, lo: number, hi: number): bigint {
   return BigInt(lo + Math.floor(rand() * (hi - lo + 1)));

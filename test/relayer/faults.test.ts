@@ -18,7 +18,7 @@ import { deploySystem, writeDeployment, type Deployment, type System } from "../
 import { registerMeter, setZone } from "../../src/ops/meters.js";
 import type { RelayerConfigInput } from "../../oracle/src/config.js";
 import { SqliteStore } from "../../oracle/src/store/sqlite.js";
-import { createMeters, type SimulatedMeter } from "../../oracle/simulator/keys.js";
+import { createMeters, type SimulatedMeter, toMeterInput } from "../../oracle/simulator/keys.js";
 import { ReadingSigner, toPayload } from "../../oracle/simulator/sign.js";
 import type { Hex, SignedReading } from "../../oracle/src/types.js";
 
@@ -322,15 +322,7 @@ describe("relayer faults (relayer in a child process: SIGKILL, RPC outage)", fun
     });
     // Registered ten at a time (the nonce manager numbers them; the node mines them in nonce order).
     for (let i = 0; i < meters.length; i += 10)
-      await Promise.all(
-        meters.slice(i, i + 10).map((m) =>
-          registerMeter(system.registry, {
-            ...m,
-            ratedCapacityW: BigInt(m.ratedCapacityW),
-            accreditationExpiry: BigInt(m.accreditationExpiry),
-          }),
-        ),
-      );
+      await Promise.all(meters.slice(i, i + 10).map((m) => registerMeter(system.registry, toMeterInput(m))));
     signer = new ReadingSigner({
       chainId: BigInt(deployment.chainId),
       verifyingContract: deployment.contracts.MeterRegistry.address,

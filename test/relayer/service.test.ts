@@ -14,7 +14,7 @@ import { kwhTokenId } from "../../src/intervals.js";
 import { parseConfig } from "../../oracle/src/config.js";
 import { startRelayer, type Relayer } from "../../oracle/src/service.js";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../oracle/src/ingest/broker.js";
-import { createMeters, type SimulatedMeter } from "../../oracle/simulator/keys.js";
+import { createMeters, type SimulatedMeter, toMeterInput } from "../../oracle/simulator/keys.js";
 import { ReadingSigner, toPayload } from "../../oracle/simulator/sign.js";
 import { readingsFor } from "../../oracle/simulator/main.js";
 import { mqttPublisher } from "../../oracle/simulator/publish.js";
@@ -89,12 +89,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
       seed: 7,
       accreditationExpiry: Math.floor(Date.now() / 1000) + 86_400 * 365,
     });
-    for (const m of meters)
-      await registerMeter(system.registry, {
-        ...m,
-        ratedCapacityW: BigInt(m.ratedCapacityW),
-        accreditationExpiry: BigInt(m.accreditationExpiry),
-      });
+    for (const m of meters) await registerMeter(system.registry, toMeterInput(m));
     signer = new ReadingSigner({
       chainId: BigInt(deployment.chainId),
       verifyingContract: deployment.contracts.MeterRegistry.address,
