@@ -47,6 +47,8 @@ export class Ingestor {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
+  /** Readings taken from the queue whose batch is being verified or stored. */
+  private taken = 0;
   private readonly now: () => bigint;
   /** Highest interval stored per meter: in-order readings need no neighbour lookup in the store. */
   private readonly latest = new Map<Hex, SignedReading | null>();
@@ -55,14 +57,14 @@ export class Ingestor {
     this.now = o.now ?? (() => BigInt(Math.floor(Date.now() / 1000)));
   }
 
-  /** Readings waiting to be processed. */
+  /** Readings waiting to be processed (queued, or taken and not yet answered). */
   get depth(): number {
-    return this.queue.length;
+    return this.queue.length + this.taken;
   }
 
   /** Whether a new reading would be refused for back-pressure. */
   get full(): boolean {
-    return this.queue.length >= this.o.maxQueue;
+    return this.depth >= this.o.maxQueue;
   }
 
   /**
@@ -125,22 +127,31 @@ export class Ingestor {
     else if (this.timer === undefined) this.timer = setTimeout(() => this.kick(), this.o.batchDelayMs);
   }
 
+  /**
+   * Takes the next batch and starts recovering its signers at once; only the storage step is chained, in order,
+   * so the worker threads verify the next batch while this thread stores the previous one.
+   */
   private kick(): void {
     if (this.timer !== undefined) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    this.running = this.running
-      .then(() => this.processNext())
-      .catch((e) => this.o.log.error({ err: e }, "ingest batch failed"));
-  }
-
-  private async processNext(): Promise<void> {
     const batch = this.queue.splice(0, this.o.batchSize);
     this.o.metrics.queueDepth.set(this.queue.length);
     if (batch.length === 0) return;
+    this.taken += batch.length;
+    const signers = this.o.verifier.verify(batch.map((p) => p.reading));
+    signers.catch(() => {}); // handled when its turn comes
+    this.running = this.running
+      .then(() => this.settle(batch, signers))
+      .finally(() => (this.taken -= batch.length))
+      .catch((e) => this.o.log.error({ err: e }, "ingest batch failed"));
+    if (this.queue.length > 0) this.schedule();
+  }
+
+  private async settle(batch: Pending[], signers: Promise<(Hex | null)[]>): Promise<void> {
     try {
-      await this.process(batch);
+      await this.process(batch, await signers);
     } catch (e) {
       // Nothing was acknowledged: answer every reading of the batch so that the sender retries.
       this.o.log.error({ err: (e as Error).message }, "ingest batch failed; readings not stored");
@@ -155,11 +166,9 @@ export class Ingestor {
         );
       }
     }
-    if (this.queue.length > 0) this.schedule();
   }
 
-  private async process(batch: Pending[]): Promise<void> {
-    const signers = await this.o.verifier.verify(batch.map((p) => p.reading));
+  private async process(batch: Pending[], signers: (Hex | null)[]): Promise<void> {
     await this.o.lock.run(async () => {
       // Read the clock inside the lock that sealing takes too: an interval is either stored before the batcher
       // reads it, or closed by then.
