@@ -20,14 +20,10 @@ import { claimBatch } from "../../oracle/src/chain/claimer.js";
 import { deploySystem, type Deployment, type System } from "../../src/deploy.js";
 import { buildIntervalTree, multiProofFor, type IntervalLeaf } from "../../src/tree.js";
 import { KwhToken__factory, ReadingOracle__factory } from "../../types/ethers-contracts/index.js";
+import { HARDHAT_KEYS } from "./helpers.js";
 
 /** Hardhat's default accounts 0-3: deployer and the three committee relayers. */
-const KEYS = {
-  deployer: "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-  r1: "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-  r2: "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-  r3: "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-} as const;
+const KEYS = { deployer: HARDHAT_KEYS[0], r1: HARDHAT_KEYS[1], r2: HARDHAT_KEYS[2], r3: HARDHAT_KEYS[3] };
 const INTERVAL = 900n;
 const CHAIN_ID = 31337;
 /** Fast retries for tests: 8 retries, 40 ms doubling up to 400 ms. */

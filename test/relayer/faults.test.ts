@@ -21,10 +21,10 @@ import { SqliteStore } from "../../oracle/src/store/sqlite.js";
 import { createMeters, type SimulatedMeter, toMeterInput } from "../../oracle/simulator/keys.js";
 import { ReadingSigner, toPayload } from "../../oracle/simulator/sign.js";
 import type { Hex, SignedReading } from "../../oracle/src/types.js";
+import { HARDHAT_KEYS, getJson, until } from "./helpers.js";
 
 /** Hardhat's default accounts 0 (deployer) and 1 (the only committee relayer, threshold 1). */
-const DEPLOYER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-const RELAYER_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const [DEPLOYER_KEY, RELAYER_KEY] = HARDHAT_KEYS;
 const RELAYER_KEY_ENV = "FAULTS_RELAYER_KEY";
 const INTERVAL = 10n;
 const ROOT_DIR = fileURLToPath(new URL("../../", import.meta.url));
@@ -34,16 +34,6 @@ const STATUS_FINAL = 2n;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(200);
-  }
-}
 
 /** Waits until the wall clock reaches `t` (seconds). */
 async function untilTime(t: bigint): Promise<void> {
@@ -196,11 +186,6 @@ async function postReadings(httpUrl: string, readings: SignedReading[]): Promise
   const body = (await res.json()) as IngestResponse;
   if (!Array.isArray(body.results)) throw new Error(`unexpected answer ${res.status}: ${JSON.stringify(body)}`);
   return body;
-}
-
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function getJson(url: string): Promise<any> {
-  return (await fetch(url)).json();
 }
 
 describe("relayer faults (relayer in a child process: SIGKILL, RPC outage)", function () {

@@ -4,17 +4,10 @@ import { pino } from "pino";
 import { startEmbeddedBroker, type EmbeddedBroker } from "../../oracle/src/ingest/broker.js";
 import { PipelinedSubscriber } from "../../oracle/src/ingest/mqttPipelined.js";
 import { MqttIngest } from "../../oracle/src/ingest/mqtt.js";
+import { until } from "./helpers.js";
 
 const log = pino({ level: "silent" });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, fn: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** An ingestor stand-in that records what it was given and answers after `delayMs`. */
 function recorder(delayMs = 0) {
@@ -73,7 +66,7 @@ describe("MQTT ingest", function () {
     await Promise.all(
       messages.map((m) => publisher.publishAsync(`${prefix}/${m.meter}/readings`, JSON.stringify(m), { qos: 1 })),
     );
-    for (const { rec } of ingests) await until("every message", () => rec.seen.length === messages.length);
+    for (const { rec } of ingests) await until("every message", () => rec.seen.length === messages.length, 20_000, 10);
     const [pipelined, reference] = ingests.map(({ rec }) => [...rec.seen].sort());
     expect(pipelined).to.deep.equal(reference);
     expect(pipelined).to.have.length(300);
@@ -107,7 +100,7 @@ describe("MQTT ingest", function () {
     await sleep(200);
     expect([processed, acks]).to.deep.equal([0, 0]);
     release();
-    await until("the acknowledgements", () => acks === 3);
+    await until("the acknowledgements", () => acks === 3, 20_000, 10);
     expect(processed).to.equal(3);
     await sub.stop();
   });
@@ -130,7 +123,7 @@ describe("MQTT ingest", function () {
     sub.start();
     await sub.ready;
     await publisher.publishAsync(`${prefix}/m/readings`, "{}", { qos: 1 });
-    await until("the redelivery", () => attempts >= 2);
+    await until("the redelivery", () => attempts >= 2, 20_000, 10);
     expect(attempts).to.equal(2);
     await sub.stop();
   });
@@ -154,17 +147,17 @@ describe("MQTT ingest", function () {
     sub.start();
     await sub.ready;
     await publisher.publishAsync(`${prefix}/m/readings`, "before", { qos: 1 });
-    await until("the first message", () => seen.length === 1);
+    await until("the first message", () => seen.length === 1, 20_000, 10);
     await publisher.endAsync();
     await broker.close();
-    await until("the disconnect", () => !sub.connected);
+    await until("the disconnect", () => !sub.connected, 20_000, 10);
     broker = await startEmbeddedBroker(port);
-    await until("the reconnect", () => sub.connected);
+    await until("the reconnect", () => sub.connected, 20_000, 10);
     publisher = await connectAsync(broker.url, { clientId: `pub-${unique()}` });
     // The new broker has no session: the subscriber subscribes again on connect.
     await sleep(100);
     await publisher.publishAsync(`${prefix}/m/readings`, "after", { qos: 1 });
-    await until("the message after the restart", () => seen.includes("after"));
+    await until("the message after the restart", () => seen.includes("after"), 20_000, 10);
     expect(seen).to.deep.equal(["before", "after"]);
     await sub.stop();
   });

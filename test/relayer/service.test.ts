@@ -19,14 +19,7 @@ import { ReadingSigner, toPayload } from "../../oracle/simulator/sign.js";
 import { readingsFor } from "../../oracle/simulator/main.js";
 import { mqttPublisher } from "../../oracle/simulator/publish.js";
 import type { Hex, SignedReading } from "../../oracle/src/types.js";
-
-/** Hardhat's default accounts 0..3: deployer, two committee relayers, one relayer outside the committee. */
-const KEYS = [
-  "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
-  "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
-  "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
-  "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
-] as const;
+import { HARDHAT_KEYS, getJson, until } from "./helpers.js";
 
 /** Matches a Prometheus sample of `name` with the given labels (any order) and a non-zero value. */
 function sample(name: string, labels: Record<string, string>, value = "[1-9]\\d*"): RegExp {
@@ -34,22 +27,6 @@ function sample(name: string, labels: Record<string, string>, value = "[1-9]\\d*
     .map(([k, v]) => `(?=[^}]*${k}="${v}")`)
     .join("");
   return new RegExp(`^${name}\\{${look}[^}]*\\} ${value}$`, "m");
-}
-
-/** GET a JSON document from a relayer's API. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-async function getJson(url: string): Promise<any> {
-  return (await fetch(url)).json();
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 describe("relayer service (simulator → MQTT → two relayers → roots on chain → claim)", function () {
@@ -77,8 +54,8 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     const { address, port } = await server.listen();
     rpcUrl = `http://${address}:${port}`;
     provider = new JsonRpcProvider(rpcUrl, undefined, { pollingInterval: 50 });
-    const deployer = new NonceManager(new Wallet(KEYS[0], provider));
-    const relayerAddrs = [new Wallet(KEYS[1]).address, new Wallet(KEYS[2]).address];
+    const deployer = new NonceManager(new Wallet(HARDHAT_KEYS[0], provider));
+    const relayerAddrs = [new Wallet(HARDHAT_KEYS[1]).address, new Wallet(HARDHAT_KEYS[2]).address];
     ({ system, deployment } = await deploySystem(deployer as never, "e2e", { relayers: relayerAddrs, threshold: 2 }));
     writeDeployment(dir, deployment);
     for (const zone of [1, 2, 3]) await setZone(system.registry, zone, 100_000n, 100_000n);
@@ -106,7 +83,7 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     }
     const suffix = `${process.pid}-${Date.now()}`;
     for (const i of [1, 2, 3]) {
-      process.env[`E2E_RELAYER_KEY_${i}`] = KEYS[i];
+      process.env[`E2E_RELAYER_KEY_${i}`] = HARDHAT_KEYS[i];
       const config = parseConfig(
         {
           relayerId: `e2e-${i}`,
