@@ -189,7 +189,9 @@ describe("ReadingOracle", function () {
 
     it("test_submit_revertsForAnIntervalThatHasNotEnded", async function () {
       const f = await loadFixture(deployFixture);
-      const current = (await lastEndedInterval()) + 1n;
+      // Start at the beginning of a fresh interval, so that it cannot end during the test whatever the clock.
+      const current = (await lastEndedInterval()) + 2n;
+      await networkHelpers.time.increaseTo(current * INTERVAL);
       const tx = submit(f, 0, current);
       await expect(tx).to.be.revertedWithCustomError(f.system.oracle, "ReadingOracleIntervalNotEnded");
       const now = BigInt(await networkHelpers.time.latest());
