@@ -1,21 +1,23 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { type ContractTransactionResponse, type Signer, getAddress } from "ethers";
+import { type ContractTransactionResponse, type Signer, getAddress, getCreateAddress } from "ethers";
 import {
   Governance__factory,
   KwhToken__factory,
   MeterRegistry__factory,
   ReadingOracle__factory,
+  RecToken__factory,
   type Governance,
   type KwhToken,
   type MeterRegistry,
   type ReadingOracle,
+  type RecToken,
 } from "../types/ethers-contracts/index.js";
 import { InputError } from "./errors.js";
 import { DEFAULT_INTERVAL_LENGTH } from "./intervals.js";
 
 /** Role ids of the system's AccessManager; must match `contracts/governance/Roles.sol`. */
-export const ROLES = { ADMIN: 0n, REGISTRAR: 1n, ORACLE_ADMIN: 2n, PAUSER: 3n } as const;
+export const ROLES = { ADMIN: 0n, REGISTRAR: 1n, ORACLE_ADMIN: 2n, PAUSER: 3n, ISSUER: 4n } as const;
 
 /** What `deploySystem` needs. Addresses default to the deployer. */
 export interface DeployParams {
@@ -26,6 +28,8 @@ export interface DeployParams {
   registrars?: string[];
   oracleAdmins?: string[];
   pausers?: string[];
+  /** Holders of the certificate issuer's authority (revoking REC accreditation); default: the registrars. */
+  issuers?: string[];
   /** Final holder of ADMIN_ROLE; the deployer renounces it when this is another account. */
   admin?: string;
   /** Execution delay, seconds, on the admin's powers (0 for local networks; days in production). */
@@ -59,6 +63,7 @@ export interface Deployment {
     Governance: DeployedContract;
     MeterRegistry: DeployedContract;
     ReadingOracle: DeployedContract;
+    RecToken: DeployedContract;
     KwhToken: DeployedContract;
   };
   roleTxs: string[];
@@ -70,6 +75,7 @@ export interface System {
   registry: MeterRegistry;
   oracle: ReadingOracle;
   kwh: KwhToken;
+  rec: RecToken;
 }
 
 async function record(
@@ -89,7 +95,7 @@ async function record(
 }
 
 /**
- * Deploys Governance, MeterRegistry, ReadingOracle and KwhToken, maps every restricted function to its role and
+ * Deploys Governance, MeterRegistry, ReadingOracle, RecToken and KwhToken, maps every restricted function to its role and
  * grants the roles. Returns typed handles and the deployment record.
  */
 export async function deploySystem(
@@ -123,13 +129,30 @@ export async function deploySystem(
   );
   const oracleRec = await record(oracle, [authority, intervalLength, relayers, params.threshold]);
 
+  // RecToken names the KwhToken as its only issuer, so it is deployed first with the address the KwhToken will
+  // get (the deployer's next nonce); the KwhToken's constructor checks the link and reverts if it is wrong.
+  const recNonce = await deployer.getNonce("pending");
+  const kwhAddress = getCreateAddress({ from, nonce: recNonce + 1 });
+  const rec = await new RecToken__factory(deployer).deploy(authority, registryRec.address, kwhAddress, {
+    nonce: recNonce,
+  });
+  const recRec = await record(rec, [authority, registryRec.address, kwhAddress]);
+
   const kwh = await new KwhToken__factory(deployer).deploy(
     authority,
     registryRec.address,
     oracleRec.address,
+    recRec.address,
     settlementWindow,
+    { nonce: recNonce + 1 },
   );
-  const kwhRec = await record(kwh, [authority, registryRec.address, oracleRec.address, settlementWindow]);
+  const kwhRec = await record(kwh, [
+    authority,
+    registryRec.address,
+    oracleRec.address,
+    recRec.address,
+    settlementWindow,
+  ]);
 
   const roleTxs: string[] = [];
   const send = async (p: Promise<ContractTransactionResponse>) => {
@@ -155,16 +178,22 @@ export async function deploySystem(
     ),
   );
   await send(governance.setTargetFunctionRole(oracleRec.address, sel(oracle, ["pause", "unpause"]), ROLES.PAUSER));
+  await send(
+    governance.setTargetFunctionRole(registryRec.address, sel(registry, ["revokeAccreditation"]), ROLES.ISSUER),
+  );
   await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["pause", "unpause"]), ROLES.PAUSER));
+  await send(governance.setTargetFunctionRole(recRec.address, sel(rec, ["pause", "unpause"]), ROLES.PAUSER));
   await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["setSettlementWindow"]), ROLES.ADMIN));
   await send(governance.labelRole(ROLES.REGISTRAR, "REGISTRAR"));
   await send(governance.labelRole(ROLES.ORACLE_ADMIN, "ORACLE_ADMIN"));
   await send(governance.labelRole(ROLES.PAUSER, "PAUSER"));
+  await send(governance.labelRole(ROLES.ISSUER, "ISSUER"));
 
   const grants: [bigint, string[]][] = [
     [ROLES.REGISTRAR, params.registrars ?? [from]],
     [ROLES.ORACLE_ADMIN, params.oracleAdmins ?? [from]],
     [ROLES.PAUSER, params.pausers ?? [from]],
+    [ROLES.ISSUER, params.issuers ?? params.registrars ?? [from]],
   ];
   for (const [role, accounts] of grants) {
     for (const account of accounts) await send(governance.grantRole(role, getAddress(account), 0));
@@ -191,10 +220,16 @@ export async function deploySystem(
       admin,
       adminDelay,
     },
-    contracts: { Governance: governanceRec, MeterRegistry: registryRec, ReadingOracle: oracleRec, KwhToken: kwhRec },
+    contracts: {
+      Governance: governanceRec,
+      MeterRegistry: registryRec,
+      ReadingOracle: oracleRec,
+      RecToken: recRec,
+      KwhToken: kwhRec,
+    },
     roleTxs,
   };
-  return { system: { governance, registry, oracle, kwh }, deployment };
+  return { system: { governance, registry, oracle, kwh, rec }, deployment };
 }
 
 /** Typed handles of a recorded deployment. */
@@ -205,6 +240,7 @@ export function attachSystem(deployment: Deployment, runner: Signer): System {
     registry: MeterRegistry__factory.connect(c.MeterRegistry.address, runner),
     oracle: ReadingOracle__factory.connect(c.ReadingOracle.address, runner),
     kwh: KwhToken__factory.connect(c.KwhToken.address, runner),
+    rec: RecToken__factory.connect(c.RecToken.address, runner),
   };
 }
 
@@ -213,6 +249,7 @@ export const SYSTEM_INTERFACES = [
   MeterRegistry__factory.createInterface(),
   ReadingOracle__factory.createInterface(),
   KwhToken__factory.createInterface(),
+  RecToken__factory.createInterface(),
   Governance__factory.createInterface(),
 ];
 

@@ -41,6 +41,8 @@ interface IKwhToken {
     error KwhTokenInvalidId(uint256 id);
     /// @notice A batch claim was empty.
     error KwhTokenEmptyClaim();
+    /// @notice The RecToken given at deployment does not name this contract as its issuer.
+    error KwhTokenRecTokenMismatch(address recToken);
 
     /// @notice A meter's proven export for an interval was minted to its owner.
     /// @param importWh The leaf's import, Wh (recorded, not minted).

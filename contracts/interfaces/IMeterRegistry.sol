@@ -43,6 +43,7 @@ interface IMeterRegistry {
     /// @param index Sequential registration number, 0-based; stable for the meter's lifetime.
     /// @param registeredAt Unix time of registration.
     /// @param revokedAt Unix time of revocation; 0 while active.
+    /// @param accreditedFrom Unix time the current REC accreditation began (generation before it earns none).
     struct Meter {
         address owner;
         uint32 zone;
@@ -53,6 +54,7 @@ interface IMeterRegistry {
         uint64 registeredAt;
         uint64 revokedAt;
         bool recEligible;
+        uint64 accreditedFrom;
         uint64 accreditationExpiry;
     }
 
@@ -83,6 +85,10 @@ interface IMeterRegistry {
     error MeterRegistryTechnologyNotRenewable(address meter, Technology technology);
     /// @notice An eligible meter needs an accreditation expiry in the future; a non-eligible one needs 0.
     error MeterRegistryInvalidAccreditation(address meter, bool recEligible, uint64 accreditationExpiry);
+    /// @notice The meter has no REC accreditation to revoke.
+    error MeterRegistryNotAccredited(address meter);
+    /// @notice A revocation must take effect no later than now and before the accreditation's expiry.
+    error MeterRegistryInvalidRevocationTime(address meter, uint64 effectiveAt, uint64 accreditationExpiry);
     /// @notice The signature over a reading does not recover to the reading's meter.
     error MeterRegistryInvalidSignature(address meter, address recovered);
 
@@ -109,6 +115,14 @@ interface IMeterRegistry {
         bool recEligible,
         uint64 accreditationExpiry
     );
+    /// @notice The issuer ended `meter`'s REC accreditation at `effectiveAt` (possibly in the past): generation in
+    /// intervals ending after it earns no certificates; certificates already issued stay valid.
+    event AccreditationRevoked(
+        address indexed meter,
+        address indexed issuer,
+        uint64 effectiveAt,
+        uint64 previousExpiry
+    );
     /// @notice A meter key was revoked for good.
     event MeterRevoked(address indexed meter, address indexed owner, uint64 revokedAt);
 
@@ -124,12 +138,19 @@ interface IMeterRegistry {
     function registerMeter(address meter, MeterParams calldata params) external;
 
     /// @notice Changes an active meter's registration data; its index and key stay.
-    /// @dev kWh tokens are minted to the owner and zone recorded at claim time.
+    /// @dev kWh tokens and certificates are minted to the owner and zone recorded at claim time. An
+    /// accreditation granted, or renewed after it lapsed or was revoked, starts at the update (never
+    /// retroactive); renewing an unexpired one keeps its start. `recEligible = false` withdraws the accreditation
+    /// for unclaimed past intervals too; {revokeAccreditation} ends it at a chosen time instead.
     function updateMeter(address meter, MeterParams calldata params) external;
 
     /// @notice Revokes a meter key for good (compromised key, decommissioned meter).
     /// @dev Readings of intervals that ended before revocation stay claimable; later ones are not.
     function revokeMeter(address meter) external;
+
+    /// @notice Ends `meter`'s REC accreditation at `effectiveAt` (<= now; in the past for a retroactive
+    /// revocation). A later accreditation through {updateMeter} starts afresh at its own time.
+    function revokeAccreditation(address meter, uint64 effectiveAt) external;
 
     /// @notice Length of a delivery interval, seconds; shared by every contract of the system.
     function intervalLength() external view returns (uint64);
@@ -137,14 +158,22 @@ interface IMeterRegistry {
     /// @notice A meter's full record (status `None` for an unknown key).
     function getMeter(address meter) external view returns (Meter memory);
 
-    /// @notice The fields a kWh claim needs, from one storage slot.
+    /// @notice The fields a kWh claim of `meter`'s leaf in `intervalId` needs: one storage slot, and a second one
+    /// only for REC-eligible meters.
     /// @return owner Current owner wallet.
     /// @return zone Current zone.
     /// @return index Registration index (used to key claim bitmaps).
     /// @return status Lifecycle status.
+    /// @return technology Current technology.
+    /// @return certifiable Whether the interval lies wholly inside the meter's REC accreditation window, so its
+    /// export earns certificates.
     function claimInfo(
-        address meter
-    ) external view returns (address owner, uint32 zone, uint32 index, MeterStatus status);
+        address meter,
+        uint64 intervalId
+    )
+        external
+        view
+        returns (address owner, uint32 zone, uint32 index, MeterStatus status, Technology technology, bool certifiable);
 
     /// @notice Whether `meter` is registered and not revoked.
     function isActive(address meter) external view returns (bool);

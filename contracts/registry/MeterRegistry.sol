@@ -10,27 +10,30 @@ import {MeterReadings} from "../libraries/MeterReadings.sol";
 
 /// @title MeterRegistry
 /// @notice The meters of the microgrid, their zones, and the EIP-712 domain meter readings are signed under.
-/// @dev A meter's hot fields (owner, zone, index, technology, status) share one slot so that a kWh claim reads
-/// one slot; the rest sits in a second slot.
+/// @dev A meter's hot fields (owner, zone, index, technology, status, REC eligibility) share one slot so that a
+/// kWh claim reads one slot; the rest sits in a second slot that a claim reads only for REC-eligible meters.
 contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
 
+    // 160 + 32 + 32 + 8 + 8 + 8 = 248 bits: one slot (the rule counts enums as full words).
+    // solhint-disable-next-line gas-struct-packing
     struct MeterHot {
         address owner;
         uint32 zone;
         uint32 index;
         Technology technology;
         MeterStatus status;
+        bool recEligible;
     }
 
     struct MeterCold {
         uint64 ratedCapacityW;
         uint40 registeredAt;
         uint40 revokedAt;
+        uint40 accreditedFrom;
         uint40 accreditationExpiry;
-        bool recEligible;
     }
 
     /// @inheritdoc IMeterRegistry
@@ -77,14 +80,15 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
             zone: params.zone,
             index: index,
             technology: params.technology,
-            status: MeterStatus.Active
+            status: MeterStatus.Active,
+            recEligible: params.recEligible
         });
         _cold[meter] = MeterCold({
             ratedCapacityW: params.ratedCapacityW,
             registeredAt: uint40(block.timestamp),
             revokedAt: 0,
-            accreditationExpiry: uint40(params.accreditationExpiry),
-            recEligible: params.recEligible
+            accreditedFrom: params.recEligible ? uint40(block.timestamp) : 0,
+            accreditationExpiry: uint40(params.accreditationExpiry)
         });
         emit MeterRegistered(
             meter,
@@ -102,13 +106,19 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
     function updateMeter(address meter, MeterParams calldata params) external restricted {
         MeterHot storage hot = _requireActive(meter);
         _validate(meter, params);
+        MeterCold storage cold = _cold[meter];
+        if (!params.recEligible) {
+            cold.accreditedFrom = 0;
+        } else if (!hot.recEligible || cold.accreditationExpiry <= block.timestamp) {
+            // A new accreditation, or one renewed after it lapsed or was revoked, is not retroactive.
+            cold.accreditedFrom = uint40(block.timestamp);
+        }
         hot.owner = params.owner;
         hot.zone = params.zone;
         hot.technology = params.technology;
-        MeterCold storage cold = _cold[meter];
+        hot.recEligible = params.recEligible;
         cold.ratedCapacityW = params.ratedCapacityW;
         cold.accreditationExpiry = uint40(params.accreditationExpiry);
-        cold.recEligible = params.recEligible;
         emit MeterUpdated(
             meter,
             params.owner,
@@ -118,6 +128,21 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
             params.recEligible,
             params.accreditationExpiry
         );
+    }
+
+    /// @inheritdoc IMeterRegistry
+    function revokeAccreditation(address meter, uint64 effectiveAt) external restricted {
+        // Revoked meters included: readings from before a key's revocation stay claimable, so may their RECs.
+        MeterHot storage hot = _hot[meter];
+        if (hot.status == MeterStatus.None) revert MeterRegistryUnknownMeter(meter);
+        MeterCold storage cold = _cold[meter];
+        uint64 expiry = cold.accreditationExpiry;
+        if (!hot.recEligible) revert MeterRegistryNotAccredited(meter);
+        if (effectiveAt > block.timestamp || effectiveAt >= expiry) {
+            revert MeterRegistryInvalidRevocationTime(meter, effectiveAt, expiry);
+        }
+        cold.accreditationExpiry = uint40(effectiveAt);
+        emit AccreditationRevoked(meter, msg.sender, effectiveAt, expiry);
     }
 
     /// @inheritdoc IMeterRegistry
@@ -142,17 +167,28 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
                 ratedCapacityW: cold.ratedCapacityW,
                 registeredAt: cold.registeredAt,
                 revokedAt: cold.revokedAt,
-                recEligible: cold.recEligible,
+                recEligible: hot.recEligible,
+                accreditedFrom: cold.accreditedFrom,
                 accreditationExpiry: cold.accreditationExpiry
             });
     }
 
     /// @inheritdoc IMeterRegistry
     function claimInfo(
-        address meter
-    ) external view returns (address owner, uint32 zone, uint32 index, MeterStatus status) {
-        MeterHot storage hot = _hot[meter];
-        return (hot.owner, hot.zone, hot.index, hot.status);
+        address meter,
+        uint64 intervalId
+    )
+        external
+        view
+        returns (address owner, uint32 zone, uint32 index, MeterStatus status, Technology technology, bool certifiable)
+    {
+        MeterHot memory hot = _hot[meter];
+        if (hot.recEligible) {
+            MeterCold storage cold = _cold[meter];
+            uint256 start = uint256(intervalId) * intervalLength;
+            certifiable = cold.accreditedFrom <= start && start + intervalLength <= cold.accreditationExpiry;
+        }
+        return (hot.owner, hot.zone, hot.index, hot.status, hot.technology, certifiable);
     }
 
     /// @inheritdoc IMeterRegistry

@@ -10,14 +10,18 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 import {IKwhToken} from "../interfaces/IKwhToken.sol";
 import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 import {IReadingOracle} from "../interfaces/IReadingOracle.sol";
+import {IRecToken} from "../interfaces/IRecToken.sol";
 import {Intervals} from "../libraries/Intervals.sol";
 import {MeterReadings} from "../libraries/MeterReadings.sol";
 import {TokenIds} from "../libraries/TokenIds.sol";
 
 /// @title KwhToken
-/// @notice ERC-1155 kWh tokens minted from meter export proven under a final ReadingOracle root.
-/// @dev Claimed leaves are recorded in bitmaps keyed by interval and the meter's registry index, so claims of
-/// several meters of one interval share storage words. Transfer expiry lives in one `_update` override.
+/// @notice ERC-1155 kWh tokens minted from meter export proven under a final ReadingOracle root; the same claim
+/// issues the leaf's renewable-energy certificates when the meter was accredited for the interval.
+/// @dev One used-leaf record serves both tokens: a leaf yields its kWh and its certificates in one transaction,
+/// or neither, and never again. Claimed leaves are recorded in bitmaps keyed by interval and the meter's
+/// registry index, so claims of several meters of one interval share storage words. Transfer expiry lives in one
+/// `_update` override.
 contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     /*//////////////////////////////////////////////////////////////
                           CONSTANTS AND IMMUTABLES
@@ -32,6 +36,8 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     IMeterRegistry public immutable registry;
     /// @notice Where final roots come from.
     IReadingOracle public immutable oracle;
+    /// @notice The certificates this contract issues.
+    IRecToken public immutable recToken;
     /// @notice Delivery interval length, seconds (the registry's).
     uint64 public immutable intervalLength;
 
@@ -50,15 +56,19 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     /// @param authority The system's AccessManager.
     /// @param registry_ The MeterRegistry.
     /// @param oracle_ The ReadingOracle.
+    /// @param recToken_ The RecToken, deployed just before with this contract as its issuer.
     /// @param settlementWindow_ Seconds after an interval's end during which its tokens are transferable.
     constructor(
         address authority,
         IMeterRegistry registry_,
         IReadingOracle oracle_,
+        IRecToken recToken_,
         uint64 settlementWindow_
     ) ERC1155("") AccessManaged(authority) {
+        if (recToken_.issuer() != address(this)) revert KwhTokenRecTokenMismatch(address(recToken_));
         registry = registry_;
         oracle = oracle_;
+        recToken = recToken_;
         intervalLength = registry_.intervalLength();
         _settlementWindow = settlementWindow_;
         emit SettlementWindowChanged(0, settlementWindow_);
@@ -144,7 +154,7 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
 
     /// @inheritdoc IKwhToken
     function isClaimed(address meter, uint64 intervalId) external view returns (bool) {
-        (, , uint32 index, IMeterRegistry.MeterStatus status) = registry.claimInfo(meter);
+        (, , uint32 index, IMeterRegistry.MeterStatus status, , ) = registry.claimInfo(meter, intervalId);
         if (status == IMeterRegistry.MeterStatus.None) return false;
         return _claimed[intervalId][index >> 8] & (1 << (index & 0xff)) != 0;
     }
@@ -239,7 +249,8 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     }
 
     /// @dev Marks the (meter, interval) leaf used, adds its export to the interval's minted total (capped by the
-    /// root's exported total) and mints it; the caller checked the proof. State changes precede the receiver call.
+    /// root's exported total), mints it and, for an interval inside the meter's accreditation, has the RecToken
+    /// issue as many certificate units; the caller checked the proof. State changes precede the receiver calls.
     function _claimLeaf(
         address meter,
         uint64 intervalId,
@@ -247,8 +258,27 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
         uint64 exportWh,
         uint64 totalExportWh
     ) private {
-        (address owner, uint32 zone, uint32 index, IMeterRegistry.MeterStatus status) = registry.claimInfo(meter);
+        (
+            address owner,
+            uint32 zone,
+            uint32 index,
+            IMeterRegistry.MeterStatus status,
+            IMeterRegistry.Technology technology,
+            bool certifiable
+        ) = registry.claimInfo(meter, intervalId);
         if (status != IMeterRegistry.MeterStatus.Active) _requireClaimable(meter, intervalId, status);
+        _markUsed(meter, intervalId, index, exportWh, totalExportWh);
+        uint256 id = TokenIds.encode(zone, intervalId);
+        emit KwhClaimed(meter, intervalId, owner, id, importWh, exportWh);
+        if (exportWh != 0) {
+            _mint(owner, id, exportWh, "");
+            if (certifiable) recToken.issue(owner, meter, intervalId, zone, technology, exportWh);
+        }
+    }
+
+    /// @dev Sets the leaf's bit in the interval's bitmap (reverting if set) and adds its export to the interval's
+    /// minted total, which the root's exported total caps.
+    function _markUsed(address meter, uint64 intervalId, uint32 index, uint64 exportWh, uint64 totalExportWh) private {
         uint256 bit = 1 << (index & 0xff);
         uint256 bits = _claimed[intervalId][index >> 8];
         if (bits & bit != 0) revert KwhTokenAlreadyClaimed(meter, intervalId);
@@ -256,9 +286,6 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
         uint256 minted = _minted[intervalId] + exportWh;
         if (minted > totalExportWh) revert KwhTokenExceedsProvenExport(intervalId, minted, totalExportWh);
         _minted[intervalId] = minted;
-        uint256 id = TokenIds.encode(zone, intervalId);
-        emit KwhClaimed(meter, intervalId, owner, id, importWh, exportWh);
-        if (exportWh != 0) _mint(owner, id, exportWh, "");
     }
 
     function _requireClaimable(address meter, uint64 intervalId, IMeterRegistry.MeterStatus status) private view {

@@ -8,6 +8,7 @@ import {IReadingOracle} from "../../contracts/interfaces/IReadingOracle.sol";
 import {MeterRegistry} from "../../contracts/registry/MeterRegistry.sol";
 import {ReadingOracle} from "../../contracts/oracle/ReadingOracle.sol";
 import {KwhToken} from "../../contracts/tokens/KwhToken.sol";
+import {RecToken} from "../../contracts/tokens/RecToken.sol";
 import {vm} from "./Vm.sol";
 
 /// @notice The whole system wired as `src/deploy.ts` wires it: one AccessManager (this contract is its admin),
@@ -24,6 +25,7 @@ abstract contract SystemFixture {
     MeterRegistry internal registry;
     ReadingOracle internal oracle;
     KwhToken internal kwh;
+    RecToken internal rec;
     address[] internal members;
 
     function _deploySystem(address registrar) internal {
@@ -35,10 +37,14 @@ abstract contract SystemFixture {
         gov = new Governance(address(this));
         registry = new MeterRegistry(address(gov), INTERVAL);
         oracle = new ReadingOracle(address(gov), INTERVAL, members, THRESHOLD);
+        // The RecToken names the KwhToken, deployed right after it, as its issuer.
+        address kwhAddress = vm.computeCreateAddress(address(this), vm.getNonce(address(this)) + 1);
+        rec = new RecToken(address(gov), IMeterRegistry(address(registry)), kwhAddress);
         kwh = new KwhToken(
             address(gov),
             IMeterRegistry(address(registry)),
             IReadingOracle(address(oracle)),
+            rec,
             SETTLEMENT_WINDOW
         );
 
@@ -60,11 +66,17 @@ abstract contract SystemFixture {
         pauseFns[1] = oracle.unpause.selector;
         gov.setTargetFunctionRole(address(oracle), pauseFns, Roles.PAUSER);
         gov.setTargetFunctionRole(address(kwh), pauseFns, Roles.PAUSER);
+        gov.setTargetFunctionRole(address(rec), pauseFns, Roles.PAUSER);
+
+        bytes4[] memory issuerFns = new bytes4[](1);
+        issuerFns[0] = registry.revokeAccreditation.selector;
+        gov.setTargetFunctionRole(address(registry), issuerFns, Roles.ISSUER);
 
         gov.grantRole(Roles.REGISTRAR, address(this), 0);
         if (registrar != address(this)) gov.grantRole(Roles.REGISTRAR, registrar, 0);
         gov.grantRole(Roles.ORACLE_ADMIN, address(this), 0);
         gov.grantRole(Roles.PAUSER, address(this), 0);
+        gov.grantRole(Roles.ISSUER, address(this), 0);
 
         for (uint32 zone = 1; zone <= ZONES; ++zone) {
             registry.setZone(zone, 100_000, 100_000);

@@ -102,3 +102,15 @@ export function sampleLeaves(f: Fixture): IntervalLeaf[] {
     { meter: f.meters[3].address, importWh: 2_500n, exportWh: 0n },
   ];
 }
+
+/**
+ * The first interval that starts after the fixture's meters were accredited (their registration), with the chain
+ * clock moved past its end so it can be posted and claimed. Earlier intervals earn no certificates.
+ */
+export async function firstAccreditedInterval(f: Fixture): Promise<bigint> {
+  const { accreditedFrom } = await f.system.registry.getMeter(f.meters[0].address);
+  const intervalId = (accreditedFrom + INTERVAL - 1n) / INTERVAL;
+  const end = (intervalId + 1n) * INTERVAL;
+  if (BigInt(await networkHelpers.time.latest()) < end) await networkHelpers.time.increaseTo(end);
+  return intervalId;
+}

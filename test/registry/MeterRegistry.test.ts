@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { Wallet } from "ethers";
 import { MeterRegistry__factory } from "../../types/ethers-contracts/index.js";
 import { readingDigest, readingDomain, signReading, type MeterReading } from "../../src/readings.js";
-import { deployFixture, ethers, meterKey, networkHelpers, TECH, type Fixture } from "../helpers/fixture.js";
+import { deployFixture, ethers, INTERVAL, meterKey, networkHelpers, TECH, type Fixture } from "../helpers/fixture.js";
 
 const { loadFixture } = networkHelpers;
 
@@ -59,7 +59,7 @@ describe("MeterRegistry", function () {
     it("test_register_storesEveryFieldAndEmits", async function () {
       const { system, alice } = await loadFixture(deployFixture);
       const key = meterKey(100);
-      const expiry = BigInt(await networkHelpers.time.latest()) + 1_000n;
+      const expiry = BigInt(await networkHelpers.time.latest()) + 10_000n;
       await expect(
         system.registry.registerMeter(
           key.address,
@@ -78,12 +78,20 @@ describe("MeterRegistry", function () {
       expect(m.recEligible).to.equal(true);
       expect(m.accreditationExpiry).to.equal(expiry);
       expect(m.registeredAt).to.equal(BigInt(await networkHelpers.time.latest()));
+      expect(m.accreditedFrom).to.equal(m.registeredAt);
       expect(m.revokedAt).to.equal(0n);
       expect(await system.registry.meterCount()).to.equal(5n);
       expect(await system.registry.meterAt(4)).to.equal(key.address);
       expect(await system.registry.isActive(key.address)).to.equal(true);
-      const [owner, zone, index, status] = await system.registry.claimInfo(key.address);
-      expect([owner, zone, index, status]).to.deep.equal([alice.address, 1n, 4n, 1n]);
+      const interval = m.registeredAt / INTERVAL + 1n;
+      expect([...(await system.registry.claimInfo(key.address, interval))]).to.deep.equal([
+        alice.address,
+        1n,
+        4n,
+        1n,
+        BigInt(TECH.Wind),
+        true,
+      ]);
     });
 
     it("test_register_revertsForZeroMeter", async function () {

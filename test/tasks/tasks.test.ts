@@ -48,12 +48,19 @@ describe("tasks (over JSON-RPC, as an operator runs them)", function () {
     expect(r.code, r.stderr).to.equal(0);
     const d = JSON.parse(readFileSync(join(dir, "localhost.json"), "utf8"));
     expect(d.chainId).to.equal("31337");
-    expect(Object.keys(d.contracts)).to.deep.equal(["Governance", "MeterRegistry", "ReadingOracle", "KwhToken"]);
+    expect(Object.keys(d.contracts)).to.deep.equal([
+      "Governance",
+      "MeterRegistry",
+      "ReadingOracle",
+      "RecToken",
+      "KwhToken",
+    ]);
+    expect(d.contracts.RecToken.args[2]).to.equal(d.contracts.KwhToken.address);
     for (const c of Object.values(d.contracts) as { address: string; txHash: string; block: number }[]) {
       expect(c.address).to.match(/^0x[0-9a-fA-F]{40}$/);
       expect(c.txHash).to.match(/^0x[0-9a-f]{64}$/);
     }
-    expect(d.contracts.KwhToken.args[3]).to.equal("7200");
+    expect(d.contracts.KwhToken.args[4]).to.equal("7200");
     expect(d.params.threshold).to.equal(2);
     expect(r.stdout).to.contain("KwhToken");
   });

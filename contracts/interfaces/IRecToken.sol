@@ -1,0 +1,139 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IMeterRegistry} from "./IMeterRegistry.sol";
+
+/// @title IRecToken
+/// @notice Renewable-energy certificates (RECs) as ERC-1155 units in the spirit of ERC-1888: 1 unit = 1 Wh of
+/// renewable generation (shown in MWh). A class id encodes (meter, vintage month, technology, zone). Units are
+/// issued only by the KwhToken, in the same transaction and from the same proven meter leaf as the kWh tokens;
+/// retirement burns units for a beneficiary and leaves a numbered receipt.
+interface IRecToken {
+    /// @notice `caller` is not the KwhToken, the only issuer.
+    error RecTokenUnauthorizedIssuer(address caller);
+    /// @notice `id` is not a certificate class id.
+    error RecTokenInvalidId(uint256 id);
+    /// @notice A retirement of zero units of `id`.
+    error RecTokenZeroAmount(uint256 id);
+    /// @notice A retirement needs a beneficiary (the account the renewable energy is claimed for).
+    error RecTokenInvalidBeneficiary();
+    /// @notice A batch retirement without ids.
+    error RecTokenEmptyRetirement();
+
+    /// @notice `wh` certificate units of class `id` were issued to `owner` for `meter`'s proven export in
+    /// `intervalId`.
+    event CertificatesIssued(
+        address indexed meter,
+        uint256 indexed id,
+        uint64 indexed intervalId,
+        address owner,
+        uint256 wh
+    );
+
+    /// @notice Receipt `receiptId`: `claimIssuer` retired `amount` units of `id` held by `holder` on behalf of
+    /// `beneficiary`, with `claimData` (e.g. consumption period and location). Shaped after ERC-1888's ClaimSingle.
+    event ClaimSingle(
+        address indexed claimIssuer,
+        address indexed holder,
+        address indexed beneficiary,
+        uint256 receiptId,
+        uint256 id,
+        uint256 amount,
+        bytes claimData
+    );
+
+    /// @notice Receipt `receiptId` covering several classes at once; shaped after ERC-1888's ClaimBatch.
+    event ClaimBatch(
+        address indexed claimIssuer,
+        address indexed holder,
+        address indexed beneficiary,
+        uint256 receiptId,
+        uint256[] ids,
+        uint256[] amounts,
+        bytes claimData
+    );
+
+    /// @notice Issues `wh` units for `meter`'s proven export in `intervalId` to `owner`. Only the KwhToken calls
+    /// this, after marking the (meter, interval) leaf used and checking the meter's accreditation.
+    /// @return id The certificate class id.
+    function issue(
+        address owner,
+        address meter,
+        uint64 intervalId,
+        uint32 zone,
+        IMeterRegistry.Technology technology,
+        uint256 wh
+    ) external returns (uint256 id);
+
+    /// @notice Retires `amount` units of `id` held by the caller for `beneficiary`.
+    /// @return receiptId The new receipt's sequential number (from 1).
+    function retire(
+        uint256 id,
+        uint256 amount,
+        address beneficiary,
+        bytes calldata claimData
+    ) external returns (uint256 receiptId);
+
+    /// @notice Retires `amount` units of `id` held by `holder`; the caller is `holder` or its approved operator.
+    function retireFrom(
+        address holder,
+        uint256 id,
+        uint256 amount,
+        address beneficiary,
+        bytes calldata claimData
+    ) external returns (uint256 receiptId);
+
+    /// @notice Retires several classes held by the caller under one receipt.
+    function retireBatch(
+        uint256[] calldata ids,
+        uint256[] calldata amounts,
+        address beneficiary,
+        bytes calldata claimData
+    ) external returns (uint256 receiptId);
+
+    /// @notice Retires several classes held by `holder` under one receipt; the caller is `holder` or approved.
+    function retireBatchFrom(
+        address holder,
+        uint256[] calldata ids,
+        uint256[] calldata amounts,
+        address beneficiary,
+        bytes calldata claimData
+    ) external returns (uint256 receiptId);
+
+    /// @notice Stops transfers and retirements (issuance goes on, so kWh claims are never blocked).
+    function pause() external;
+
+    /// @notice Lifts {pause}.
+    function unpause() external;
+
+    /// @notice The only issuer: the KwhToken.
+    function issuer() external view returns (address);
+
+    /// @notice Units of `id` retired for `account` as beneficiary, ever.
+    function claimedBalanceOf(address account, uint256 id) external view returns (uint256);
+
+    /// @notice {claimedBalanceOf} for several pairs.
+    function claimedBalanceOfBatch(
+        address[] calldata accounts,
+        uint256[] calldata ids
+    ) external view returns (uint256[] memory);
+
+    /// @notice Number of receipts so far (the last receipt id).
+    function receiptCount() external view returns (uint256);
+
+    /// @notice Class id of `meter`'s `technology` generation in `zone` during month `vintage` (`YYYYMM`).
+    function certificateId(
+        address meter,
+        uint32 vintage,
+        IMeterRegistry.Technology technology,
+        uint32 zone
+    ) external pure returns (uint256);
+
+    /// @notice Inverse of {certificateId}; reverts {RecTokenInvalidId} for other ids.
+    function decodeCertificateId(
+        uint256 id
+    ) external pure returns (address meter, uint32 vintage, IMeterRegistry.Technology technology, uint32 zone);
+
+    /// @notice The vintage month (`YYYYMM`, UTC) of delivery interval `intervalId`: the month it starts in.
+    function vintageOfInterval(uint64 intervalId) external view returns (uint32);
+}
