@@ -34,7 +34,9 @@ contract RecToken is IRecToken, ERC1155, AccessManaged, Pausable {
                                  STORAGE
     //////////////////////////////////////////////////////////////*/
 
-    uint256 private _receiptCount;
+    /// @dev Declared first and 64 bits wide so that it shares a slot with AccessManaged's authority and Pausable's
+    /// flag (storage packs across inherited contracts): a retirement's pause check warms the counter's slot.
+    uint64 private _receiptCount;
     mapping(address beneficiary => mapping(uint256 id => uint256 wh)) private _claimed;
 
     /*//////////////////////////////////////////////////////////////
@@ -245,7 +247,11 @@ contract RecToken is IRecToken, ERC1155, AccessManaged, Pausable {
         if (beneficiary == address(0)) revert RecTokenInvalidBeneficiary();
         if (amount == 0) revert RecTokenZeroAmount(id);
         _burn(holder, id, amount);
-        _claimed[beneficiary][id] += amount;
+        // Cannot overflow: a class is one meter's generation, issued at most once per interval leaf of at most
+        // 2^64 - 1 Wh, so even 2^64 leaves stay below 2^128 units ever issued, let alone claimed.
+        unchecked {
+            _claimed[beneficiary][id] += amount;
+        }
         receiptId = ++_receiptCount;
         emit ClaimSingle(msg.sender, holder, beneficiary, receiptId, id, amount, claimData);
     }

@@ -16,7 +16,8 @@ import { deploySystem } from "../../src/deploy.js";
 import { buildIntervalTree, type IntervalLeaf, type IntervalTree } from "../../src/tree.js";
 import { kwhTokenId } from "../../src/intervals.js";
 import { prng } from "../../oracle/simulator/profiles.js";
-import { BaselineMerkleMint__factory } from "../../types/ethers-contracts/index.js";
+import { certificateId, vintageOf } from "../../src/certificates.js";
+import { BaselineBurnable__factory, BaselineMerkleMint__factory } from "../../types/ethers-contracts/index.js";
 
 /*//////////////////////////////////////////////////////////////
                           PARAMETERS
@@ -34,7 +35,21 @@ const WARMUP = 5;
 const STEADY = 50;
 const BATCH = 16;
 const BATCHES = 5;
-const TARGETS = { claim: 70_000, batchPerReading: 35_000, submitRoot: 80_000 } as const;
+/** Certificates: meters with and without accreditation, claimed side by side in two intervals of one month. */
+const REC_PAIRS = 30;
+/** 2030-01-01T00:00:00Z / 900: two intervals of January 2030, after the meters' accreditation began. */
+const IV_REC_FIRST = 2_103_840n;
+const IV_REC_LATER = 2_103_841n;
+const RETIRE_SAMPLES = 10;
+const RETIRE_BATCH = 10;
+const CLAIM_DATA = toUtf8Bytes('{"period":"2030-01","location":"Zone 1"}');
+const TARGETS = {
+  claim: 70_000,
+  batchPerReading: 35_000,
+  submitRoot: 80_000,
+  issuanceAdded: 25_000,
+  retire: 45_000,
+} as const;
 const OUT = "bench/gas.json";
 
 /*//////////////////////////////////////////////////////////////
@@ -74,7 +89,7 @@ function leavesFor(meters: string[], seed: number): IntervalLeaf[] {
                           MEASUREMENT
 //////////////////////////////////////////////////////////////*/
 
-type Unit = "gas/tx" | "gas/reading";
+type Unit = "gas/tx" | "gas/reading" | "gas added";
 
 interface Row {
   id: string;
@@ -403,6 +418,183 @@ addRow({
 });
 log("baseline measured");
 
+// --- 5. Certificates: issuance added to a claim, retirement beside an OpenZeppelin burn ------------------------------
+// REC_PAIRS accredited solar meters and as many without accreditation, alternating (so both sets share bitmap words
+// and tree depth), each with its own owner; one tree per interval holds all of them. The added gas of issuance is a
+// claim of an accredited meter minus the claim of its unaccredited neighbour in the same interval.
+const { rec } = system;
+const recMeters = range(0, 2 * REC_PAIRS).map((i) => addr(`bench rec meter ${i}`));
+const recOwners = range(0, 2 * REC_PAIRS).map((i) => key(`bench rec owner ${i}`).connect(ethers.provider));
+const accredited = (i: number) => i % 2 === 0;
+for (let i = 0; i < recMeters.length; i++) {
+  lastRegistration = await registry.registerMeter(recMeters[i], {
+    owner: recOwners[i].address,
+    zone: 1,
+    technology: 0,
+    ratedCapacityW: 10_000n,
+    recEligible: accredited(i),
+    accreditationExpiry: accredited(i) ? 4_102_444_800n : 0n, // 2100-01-01
+  });
+}
+await lastRegistration!.wait();
+await networkHelpers.time.increaseTo((IV_REC_LATER + 2n) * INTERVAL_LENGTH);
+const recTrees = [IV_REC_FIRST, IV_REC_LATER].map((iv, k) =>
+  buildIntervalTree(iv, leavesFor([...recMeters, ...meters], 10 + k)),
+);
+for (const t of recTrees) {
+  await submit(t, r1);
+  await submit(t, r2);
+}
+const recClaim = (t: IntervalTree, i: number) => claimTx(t, i, stranger);
+// The interval's first claim (fresh minted counter) and the first claim of each bitmap word are not measured.
+// Registry indices 1000.. : recMeters[24] (index 1024) opens bitmap word 4; pairs stay aligned (2j, 2j+1).
+const recPrewarm = new Set([0, 1, 24, 25]);
+for (const t of recTrees) for (const i of recPrewarm) await gasOf(recClaim(t, i));
+const issuance: Record<"first" | "later", { with: bigint[]; without: bigint[] }> = {
+  first: { with: [], without: [] },
+  later: { with: [], without: [] },
+};
+for (const [k, phase] of [
+  [0, "first"],
+  [1, "later"],
+] as const) {
+  for (let i = 0; i < 2 * REC_PAIRS; i++) {
+    if (recPrewarm.has(i)) continue;
+    const g = await gasOf(recClaim(recTrees[k], i));
+    (accredited(i) ? issuance[phase].with : issuance[phase].without).push(g);
+  }
+}
+const vintage = vintageOf(IV_REC_FIRST * INTERVAL_LENGTH);
+const recIdOf = (i: number) => certificateId({ meter: recMeters[i], vintage, technology: "Solar", zone: 1 });
+const expectRec = BigInt(recTrees[0].tree.at(0)![3]) + BigInt(recTrees[1].tree.at(0)![3]);
+if ((await rec.balanceOf(recOwners[0].address, recIdOf(0))) !== expectRec) {
+  throw new Error("certificates issued do not match the claimed export");
+}
+const avgGas = (xs: bigint[]) => xs.reduce((sum, g) => sum + g, 0n) / BigInt(xs.length);
+for (const [phase, label] of [
+  ["first", "first certificates of the month (fresh class balance)"],
+  ["later", "later interval of the month (class already held)"],
+] as const) {
+  const m = issuance[phase];
+  addRow({
+    id: `claim.rec.${phase}.with`,
+    label: `KwhToken.claim + certificate issuance, ${label}`,
+    unit: "gas/tx",
+    samples: m.with,
+    target: null,
+  });
+  addRow({
+    id: `claim.rec.${phase}.without`,
+    label: `  (the same claims of unaccredited meters, same trees)`,
+    unit: "gas/tx",
+    samples: m.without,
+    target: null,
+  });
+  // Pairs: accredited meter 2j and its unaccredited neighbour 2j+1 of the same interval.
+  addRow({
+    id: `claim.rec.${phase}.added`,
+    label: `  issuance added to a claim, ${phase === "first" ? "first of the month" : "steady state"}`,
+    unit: "gas added",
+    samples: m.with.map((g, j) => g - m.without[j]),
+    target: TARGETS.issuanceAdded,
+  });
+  if (phase === "later") {
+    // Keep the averages honest: report the difference of averages too.
+    console.log(`issuance added (difference of averages, ${phase}): ${avgGas(m.with) - avgGas(m.without)}`);
+  }
+}
+
+// Retirement: owners retire part of their own class for themselves, twice (the first creates the claimed
+// balance slot); a desk holding RETIRE_BATCH classes retires them in one batch, twice. Baseline: OZ burn.
+for (const o of recOwners) await networkHelpers.setBalance(o.address, 10n ** 18n);
+const holders = range(0, RETIRE_SAMPLES).map((j) => 2 * j + 2);
+const desk = key("bench retirement desk").connect(ethers.provider);
+await networkHelpers.setBalance(desk.address, 10n ** 18n);
+const deskClasses = range(0, RETIRE_BATCH).map((j) => 2 * j + 2 + 2 * RETIRE_SAMPLES);
+for (const i of [...holders, ...deskClasses]) {
+  const held = await rec.balanceOf(recOwners[i].address, recIdOf(i));
+  if (held < 300n) throw new Error(`bench rec owner ${i} holds ${held} Wh: the retirements need 300`);
+}
+for (const i of deskClasses) {
+  const held = await rec.balanceOf(recOwners[i].address, recIdOf(i));
+  await gasOf(rec.connect(recOwners[i]).safeTransferFrom(recOwners[i].address, desk.address, recIdOf(i), held, "0x"));
+}
+const retireFirst: bigint[] = [];
+const retireLater: bigint[] = [];
+const retireNoData: bigint[] = [];
+for (const [samples, data] of [
+  [retireFirst, CLAIM_DATA],
+  [retireLater, CLAIM_DATA],
+  [retireNoData, "0x"],
+] as const) {
+  for (const i of holders) {
+    samples.push(await gasOf(rec.connect(recOwners[i]).retire(recIdOf(i), 100n, recOwners[i].address, data)));
+  }
+}
+const deskIds = deskClasses.map(recIdOf);
+const deskAmounts = deskIds.map(() => 100n);
+const batchFirst = await gasOf(rec.connect(desk).retireBatch(deskIds, deskAmounts, desk.address, CLAIM_DATA));
+const batchLater = await gasOf(rec.connect(desk).retireBatch(deskIds, deskAmounts, desk.address, CLAIM_DATA));
+
+const burnable = await new BaselineBurnable__factory(deployer).deploy();
+await burnable.waitForDeployment();
+const burnFirst: bigint[] = [];
+for (const i of holders) await gasOf(burnable.mint(recOwners[i].address, recIdOf(i), 10_000n));
+for (const i of holders) burnFirst.push(await gasOf(burnable.connect(recOwners[i]).burn(recOwners[i].address, recIdOf(i), 100n)));
+for (const id of deskIds) await gasOf(burnable.mint(desk.address, id, 10_000n));
+const burnBatch = await gasOf(burnable.connect(desk).burnBatch(desk.address, deskIds, deskAmounts));
+
+addRow({
+  id: "rec.retire.first",
+  label: "RecToken.retire, a beneficiary's first retirement of the class (fresh claimed balance)",
+  unit: "gas/tx",
+  samples: retireFirst,
+  target: TARGETS.retire,
+});
+addRow({
+  id: "rec.retire.later",
+  label: "RecToken.retire, steady state (claimed balance already non-zero)",
+  unit: "gas/tx",
+  samples: retireLater,
+  target: TARGETS.retire,
+});
+addRow({
+  id: "rec.retire.later.noClaimData",
+  label: "RecToken.retire, steady state, empty claim data",
+  unit: "gas/tx",
+  samples: retireNoData,
+  target: TARGETS.retire,
+});
+addRow({
+  id: "rec.retireBatch10.first",
+  label: `RecToken.retireBatch, ${RETIRE_BATCH} classes, first retirement of each`,
+  unit: "gas/tx",
+  samples: [batchFirst],
+  target: null,
+});
+addRow({
+  id: "rec.retireBatch10.later",
+  label: `RecToken.retireBatch, ${RETIRE_BATCH} classes, steady state`,
+  unit: "gas/tx",
+  samples: [batchLater],
+  target: null,
+});
+addRow({
+  id: "baseline.burn",
+  label: "Baseline OZ ERC1155Burnable.burn (same holders, partial burn)",
+  unit: "gas/tx",
+  samples: burnFirst,
+  target: null,
+});
+addRow({
+  id: "baseline.burnBatch10",
+  label: `Baseline OZ ERC1155Burnable.burnBatch, ${RETIRE_BATCH} ids`,
+  unit: "gas/tx",
+  samples: [burnBatch],
+  target: null,
+});
+log("certificates measured");
+
 /*//////////////////////////////////////////////////////////////
                              REPORT
 //////////////////////////////////////////////////////////////*/
@@ -465,8 +657,21 @@ const report = {
       prewarm: "one claim in each 256-meter bitmap word before the batches (steady state)",
     },
     baseline: "contracts/mocks/BaselineMerkleMint.sol: leaf [address, uint256 id, uint256 amount], no claimed bitmap",
+    certificates: {
+      intervals: [IV_REC_FIRST.toString(), IV_REC_LATER.toString()],
+      pairs: REC_PAIRS,
+      added: "claim of an accredited meter minus the claim of its unaccredited neighbour (same tree, same interval)",
+      retire: `${RETIRE_SAMPLES} holders, 100 Wh each, ${CLAIM_DATA.length}-byte claim data`,
+      baseline: "contracts/mocks/BaselineBurnable.sol: OpenZeppelin ERC1155Burnable",
+    },
   },
-  targets: { claimPerTx: TARGETS.claim, batchPerReading: TARGETS.batchPerReading, submitRootPerTx: TARGETS.submitRoot },
+  targets: {
+    claimPerTx: TARGETS.claim,
+    batchPerReading: TARGETS.batchPerReading,
+    submitRootPerTx: TARGETS.submitRoot,
+    issuanceAddedToClaim: TARGETS.issuanceAdded,
+    retirePerTx: TARGETS.retire,
+  },
   results: rows,
   failed: failed.map((r) => r.id),
 };
