@@ -1,11 +1,13 @@
 /**
  * `npm run demo`: deploys the system on the in-process network (or `--network localhost`), registers a small
  * community of prosumers, lets their meters sign cumulative readings for a few intervals, anchors each interval
- * through a 2-of-3 relayer quorum, claims the kWh and prints what happened. Later issues grow this into the
- * full microgrid day (auction, escrow, certificates, report).
+ * through a 2-of-3 relayer quorum, claims the kWh (and, for accredited solar and wind meters, the renewable-energy
+ * certificates), retires some certificates for a neighbour and prints what happened. Later issues grow this into
+ * the full microgrid day (auction, escrow, report).
  */
 import { network } from "hardhat";
-import { Wallet } from "ethers";
+import { Wallet, toUtf8Bytes } from "ethers";
+import { certificateId, formatMWh, formatVintage, vintageOf } from "../src/certificates.js";
 import { deploySystem } from "../src/deploy.js";
 import { readingDomain, recoverReadingSigner, signReading, type MeterReading } from "../src/readings.js";
 import { buildIntervalTree, type IntervalLeaf } from "../src/tree.js";
@@ -64,13 +66,18 @@ for (const m of meters) {
     accreditationExpiry: renewable ? now + 365n * 86_400n : 0n,
   });
 }
-console.log(`\nRegistered ${meters.length} meters in 3 zones.`);
+console.log(`\nRegistered ${meters.length} meters in 3 zones (solar and wind accredited for certificates).`);
+// Accreditation starts at registration: begin with the next whole interval so that every one earns certificates.
+await networkHelpers.time.increaseTo(intervalEnd(now / intervalLength, intervalLength));
 
 const domain = readingDomain((await ethers.provider.getNetwork()).chainId, deployment.contracts.MeterRegistry.address);
 const registers = new Map<string, { imp: bigint; exp: bigint }>(
   meters.map((m) => [m.key.address, { imp: 0n, exp: 0n }]),
 );
-const totals = { signed: 0, rejected: 0, roots: 0, mintedWh: 0n };
+const totals = { signed: 0, rejected: 0, roots: 0, mintedWh: 0n, renewableWh: 0n };
+const isRenewable = (m: (typeof meters)[number]) => m.technology === "solar" || m.technology === "wind";
+/** Every certificate class issued to a meter during the demo (one per vintage month touched). */
+const recClasses = new Map<string, Set<bigint>>(meters.map((m) => [m.key.address, new Set<bigint>()]));
 let firstInterval = 0n;
 
 for (let k = 0; k < INTERVALS; k++) {
@@ -114,6 +121,12 @@ for (let k = 0; k < INTERVALS; k++) {
       exportWh: reading.exportWhTotal - reg.exp,
     });
     registers.set(m.key.address, { imp: reading.importWhTotal, exp: reading.exportWhTotal });
+    if (isRenewable(m)) {
+      totals.renewableWh += exportWh;
+      const technology = m.technology === "solar" ? "Solar" : "Wind";
+      const vintage = vintageOf(intervalId * intervalLength);
+      recClasses.get(m.key.address)!.add(certificateId({ meter: m.key.address, vintage, technology, zone: m.zone }));
+    }
   }
   const tree = buildIntervalTree(intervalId, leaves);
   for (const relayer of [r1, r2]) await submitTree(system.oracle.connect(relayer), tree);
@@ -126,27 +139,69 @@ for (let k = 0; k < INTERVALS; k++) {
   totals.mintedWh += tree.totalExportWh;
   console.log(
     `  interval ${intervalId}: ${tree.leafCount} readings, export ${tree.totalExportWh} Wh, import ${tree.totalImportWh} Wh, ` +
-      `root ${tree.root.slice(0, 10)}… final with 2/3 votes, kWh claimed`,
+      `root ${tree.root.slice(0, 10)}… final with 2/3 votes, kWh and certificates claimed`,
   );
 }
 
-console.log(`\nBalances (kWh tokens minted from proven export):`);
-console.log(`  ${"prosumer".padEnd(9)}${"zone".padEnd(6)}${"technology".padEnd(11)}${"kWh".padStart(8)}`);
+// Ada sells the green attribute of 1 kWh to her neighbour Cleo, who retires it for her own consumption.
+const ada = meters[0];
+const cleo = meters[2];
+const [adaClass] = recClasses.get(ada.key.address)!;
+const claimData = toUtf8Bytes(
+  JSON.stringify({ period: formatVintage(vintageOf(firstInterval * intervalLength)), location: "Zone 1" }),
+);
+await (
+  await system.rec.connect(ada.owner).safeTransferFrom(ada.owner.address, cleo.owner.address, adaClass, 1_000n, "0x")
+).wait();
+const retirement = await (
+  await system.rec.connect(cleo.owner).retire(adaClass, 1_000n, cleo.owner.address, claimData)
+).wait();
+const receipt = system.rec.interface.parseLog(
+  retirement!.logs.find(
+    (l) =>
+      l.address === deployment.contracts.RecToken.address && system.rec.interface.parseLog(l)?.name === "ClaimSingle",
+  )!,
+)!;
+console.log(
+  `\n${cleo.name} bought 1 kWh of ${ada.name}'s certificates and retired them: receipt #${receipt.args.receiptId}, ` +
+    `claimed ${await system.rec.claimedBalanceOf(cleo.owner.address, adaClass)} Wh, data ${new TextDecoder().decode(claimData)}`,
+);
+
+console.log(`\nBalances (kWh tokens and certificates minted from proven export):`);
+console.log(
+  `  ${"prosumer".padEnd(9)}${"zone".padEnd(6)}${"technology".padEnd(11)}${"kWh".padStart(8)}${"REC MWh".padStart(11)}${"retired".padStart(11)}`,
+);
+let issuedWh = 0n;
 for (const m of meters) {
   let wh = 0n;
   for (let k = 0n; k < BigInt(INTERVALS); k++)
     wh += await system.kwh.balanceOf(m.owner.address, kwhTokenId(m.zone, firstInterval + k));
+  let recWh = 0n;
+  let retiredWh = 0n;
+  for (const source of meters) {
+    for (const id of recClasses.get(source.key.address)!) {
+      recWh += await system.rec.balanceOf(m.owner.address, id);
+      retiredWh += await system.rec.claimedBalanceOf(m.owner.address, id);
+    }
+  }
+  issuedWh += recWh + retiredWh;
   console.log(
-    `  ${m.name.padEnd(9)}${String(m.zone).padEnd(6)}${m.technology.padEnd(11)}${(Number(wh) / 1000).toFixed(3).padStart(8)}`,
+    `  ${m.name.padEnd(9)}${String(m.zone).padEnd(6)}${m.technology.padEnd(11)}${(Number(wh) / 1000).toFixed(3).padStart(8)}` +
+      `${formatMWh(recWh).padStart(11)}${formatMWh(retiredWh).padStart(11)}`,
   );
 }
 let onChainMinted = 0n;
 for (let k = 0n; k < BigInt(INTERVALS); k++) onChainMinted += await system.kwh.mintedWh(firstInterval + k);
 console.log(
   `\n${totals.signed} signed readings, ${totals.rejected} tampered reading rejected, ${totals.roots} roots final, ` +
-    `${onChainMinted} Wh minted on chain (proven export ${totals.mintedWh} Wh).`,
+    `${onChainMinted} Wh minted on chain (proven export ${totals.mintedWh} Wh), ` +
+    `${issuedWh} Wh of certificates (renewable proven export ${totals.renewableWh} Wh).`,
 );
 if (onChainMinted !== totals.mintedWh) {
   console.error("Minted supply differs from proven export");
+  process.exitCode = 1;
+}
+if (issuedWh !== totals.renewableWh) {
+  console.error("Certificates held and retired differ from renewable proven export");
   process.exitCode = 1;
 }
