@@ -87,6 +87,16 @@ export const microgridTasks = [
     .addOption({ name: "meter", defaultValue: "", description: "Meter signing-key address" })
     .setAction(() => import("./meter.js").then((m) => ({ default: m.revoke })))
     .build(),
+  task(["meter", "revoke-accreditation"], "End a meter's REC accreditation (ISSUER role); issued certificates stay")
+    .addOption({ name: "meter", defaultValue: "", description: "Meter signing-key address" })
+    .addOption({
+      name: "effectiveAt",
+      type: ArgumentType.BIGINT,
+      defaultValue: -1n,
+      description: "Unix time it ends, not in the future (default: now); intervals ending later earn no RECs",
+    })
+    .setAction(() => import("./meter.js").then((m) => ({ default: m.revokeAccreditation })))
+    .build(),
 
   emptyTask("oracle", "Reading oracle: submit roots, show interval status").build(),
   task(["oracle", "submit-root"], "Build an interval's Merkle tree from a readings file and vote for its root")
@@ -120,5 +130,46 @@ export const microgridTasks = [
     .addOption({ name: "account", defaultValue: "", description: "Account (default: account 0)" })
     .addFlag({ name: "json", description: "Print JSON" })
     .setAction(() => import("./kwh.js").then((m) => ({ default: m.balance })))
+    .build(),
+
+  emptyTask("rec", "Renewable-energy certificates: holdings, retirement, receipts, issuance audit").build(),
+  task(["rec", "list"], "Show an account's certificates by class, held and retired for it")
+    .addOption({ name: "account", defaultValue: "", description: "Account (default: account 0)" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./rec.js").then((m) => ({ default: m.list })))
+    .build(),
+  task(["rec", "retire"], "Retire certificates for a beneficiary; prints the receipt id")
+    .addOption({
+      name: "id",
+      defaultValue: "",
+      description: "Certificate class id(s), comma-separated (see `rec list`)",
+    })
+    .addOption({ name: "amount", defaultValue: "", description: "Wh to retire, comma-separated, one per id" })
+    .addOption({ name: "beneficiary", defaultValue: "", description: "Account the renewable energy is claimed for" })
+    .addOption({
+      name: "period",
+      defaultValue: "",
+      description: "Consumption period, e.g. 2026-11 (into the claim data)",
+    })
+    .addOption({ name: "location", defaultValue: "", description: "Consumption location (into the claim data)" })
+    .addOption({
+      name: "claimData",
+      defaultValue: "",
+      description: "Claim data as text or 0x hex (instead of --period/--location)",
+    })
+    .addOption({ name: "holder", defaultValue: "", description: "Whose certificates (default: the sender)" })
+    .addOption({ name: "from", defaultValue: "", description: "Account to send from (default: account 0)" })
+    .setAction(() => import("./rec.js").then((m) => ({ default: m.retire })))
+    .build(),
+  task(["rec", "receipts"], "List retirement receipts, rebuilt from the claim events")
+    .addOption({ name: "beneficiary", defaultValue: "", description: "Only receipts for this beneficiary" })
+    .addOption({ name: "holder", defaultValue: "", description: "Only receipts of this holder" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./rec.js").then((m) => ({ default: m.receipts })))
+    .build(),
+  task(["rec", "issuance"], "List certificate issuances, before or after their meter's accreditation revocations")
+    .addOption({ name: "meter", defaultValue: "", description: "Only this meter" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./rec.js").then((m) => ({ default: m.issuance })))
     .build(),
 ];

@@ -11,6 +11,7 @@ import {
   setZone,
   type MeterInput,
 } from "../src/ops/meters.js";
+import { revokeAccreditation as revokeRecAccreditation } from "../src/ops/rec.js";
 
 export const zone = action<{ zone: number; exportCapacity: bigint; importCapacity: bigint }>(async (args, hre) => {
   const { system } = await connectSystem(hre);
@@ -87,4 +88,19 @@ export const revoke = action<{ meter: string }>(async (args, hre) => {
   const { system } = await connectSystem(hre);
   const tx = await revokeMeter(system.registry, args.meter);
   console.log(`revoked ${args.meter} (tx ${tx})`);
+});
+
+export const revokeAccreditation = action<{ meter: string; effectiveAt: bigint }>(async (args, hre) => {
+  if (args.meter === "") throw new InputError("give --meter <address>");
+  const { system } = await connectSystem(hre);
+  const r = await revokeRecAccreditation(
+    system,
+    parseAddress(args.meter, "meter"),
+    args.effectiveAt < 0n ? undefined : args.effectiveAt,
+  );
+  const iso = (t: bigint) => new Date(Number(t) * 1000).toISOString().replace(".000Z", "Z");
+  console.log(
+    `revoked the REC accreditation of ${r.meter} effective ${r.effectiveAt} (${iso(r.effectiveAt)}), ` +
+      `was to expire ${r.previousExpiry} (${iso(r.previousExpiry)}); intervals ending later earn no certificates (tx ${r.txHash})`,
+  );
 });

@@ -1,28 +1,10 @@
 import { expect } from "chai";
-import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { network } from "hardhat";
 import { JsonRpcProvider, Wallet } from "ethers";
-
-const run = promisify(execFile);
-
-/** Runs `npx hardhat <args>` against the test's JSON-RPC server; never throws, returns the output. */
-async function hardhat(env: NodeJS.ProcessEnv, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await run("npx", ["hardhat", ...args], { env, timeout: 120_000 });
-    return { code: 0, stdout, stderr };
-  } catch (e) {
-    const err = e as { code: number; stdout: string; stderr: string };
-    return { code: err.code, stdout: err.stdout, stderr: err.stderr };
-  }
-}
-
-function errorLines(stderr: string): string[] {
-  return stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("npm warn"));
-}
+import { errorLines, hardhat } from "./helpers.js";
 
 describe("tasks (over JSON-RPC, as an operator runs them)", function () {
   this.timeout(300_000);
