@@ -5,6 +5,13 @@ pragma solidity 0.8.30;
 /// Named `Vm` like forge-std's, so tests read the same as Foundry ones.
 // solhint-disable-next-line interface-starts-with-i
 interface Vm {
+    /// @notice A log recorded by {recordLogs} (forge-std's `Vm.Log`).
+    struct Log {
+        bytes32[] topics;
+        bytes data;
+        address emitter;
+    }
+
     function warp(uint256 newTimestamp) external;
     function prank(address msgSender) external;
     function startPrank(address msgSender) external;
@@ -14,6 +21,8 @@ interface Vm {
     function addr(uint256 privateKey) external pure returns (address keyAddr);
     function getNonce(address account) external view returns (uint64 nonce);
     function computeCreateAddress(address deployer, uint256 nonce) external pure returns (address);
+    function recordLogs() external;
+    function getRecordedLogs() external returns (Log[] memory logs);
 }
 
 /// @dev The cheatcode address: `address(uint160(uint256(keccak256("hevm cheat code"))))`.
