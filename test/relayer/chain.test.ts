@@ -19,7 +19,11 @@ import { RootPoster, type RootPosterOptions } from "../../oracle/src/chain/postR
 import { claimBatch } from "../../oracle/src/chain/claimer.js";
 import { deploySystem, type Deployment, type System } from "../../src/deploy.js";
 import { buildIntervalTree, multiProofFor, type IntervalLeaf } from "../../src/tree.js";
-import { KwhToken__factory, ReadingOracle__factory } from "../../types/ethers-contracts/index.js";
+import {
+  KwhToken__factory,
+  ReadingOracle__factory,
+  RejectingReceiver__factory,
+} from "../../types/ethers-contracts/index.js";
 import { HARDHAT_KEYS } from "./helpers.js";
 
 /** Hardhat's default accounts 0-3: deployer and the three committee relayers. */
@@ -703,6 +707,50 @@ describe("relayer chain modules (viem over JSON-RPC)", function () {
       expect(again.claimed).to.deep.equal([]);
       expect(again.alreadyClaimed).to.have.length(4);
       expect(again.txHashes).to.deep.equal([]);
+    });
+
+    it("test_claimBatch_anOwnerRefusingTokensDoesNotBlockTheOthers", async function () {
+      // Registers a fifth meter after the other tests: its owner is a contract that refuses ERC-1155 tokens.
+      const receiver = await new RejectingReceiver__factory(new Wallet(KEYS.deployer, provider)).deploy();
+      await receiver.waitForDeployment();
+      const refusing = Wallet.createRandom().address as Hex;
+      await (
+        await system.registry.registerMeter(refusing, {
+          owner: await receiver.getAddress(),
+          zone: 1,
+          technology: 0,
+          ratedCapacityW: 10_000n,
+          recEligible: false,
+          accreditationExpiry: 0n,
+        })
+      ).wait();
+      const intervalId = await endedInterval();
+      const all = [...meters, refusing];
+      const tree = buildIntervalTree(
+        intervalId,
+        all.map((meter, i) => ({ meter, importWh: 0n, exportWh: 500n + BigInt(i) })),
+      );
+      const b = {
+        intervalId,
+        root: tree.root as Hex,
+        leafCount: tree.leafCount,
+        totalImportWh: tree.totalImportWh,
+        totalExportWh: tree.totalExportWh,
+      };
+      await voteWith(KEYS.r2, b);
+      await voteWith(KEYS.r3, b);
+      const ctx = {
+        publicClient: r1.publicClient,
+        walletClient: r1.walletClient,
+        kwh: deployment.contracts.KwhToken.address as Hex,
+      };
+      const result = await claimBatch(ctx, intervalId, { multiProof: (ms: Hex[]) => multiProofFor(tree, ms) }, all);
+      expect([...result.claimed].sort()).to.deep.equal([...meters].sort());
+      expect(result.failed.map((f) => f.meter)).to.deep.equal([refusing]);
+      expect(result.failed[0].reason).to.contain("ERC1155InvalidReceiver");
+      const kwh = KwhToken__factory.connect(ctx.kwh, provider);
+      expect(await kwh.isClaimed(refusing, intervalId)).to.equal(false);
+      for (const m of meters) expect(await kwh.isClaimed(m, intervalId)).to.equal(true);
     });
   });
 });

@@ -4,11 +4,22 @@
  *
  * Already-claimed meters are skipped (read with `isClaimed` first). A batch whose simulation fails because of one
  * meter (claimed meanwhile, revoked before the interval ended, unknown) is retried without it, and that meter is
- * reported; a failure of the whole interval (root not final, proof not matching the final root, paused) throws.
+ * reported; a revert no argument pins on a meter (an owner contract refusing kWh or certificates in
+ * `onERC1155Received`) splits the batch into single claims, so one owner cannot block the others; a failure of
+ * the whole interval (root not final, proof not matching the final root, paused) throws.
  * Claims are idempotent on chain (`KwhTokenAlreadyClaimed`), so a rerun after any failure is safe; sends are not
  * retried blindly (a rerun re-reads `isClaimed`).
  */
-import { getAddress, type Account, type Chain, type PublicClient, type Transport, type WalletClient } from "viem";
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  getAddress,
+  type Account,
+  type Chain,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
 import { InputError } from "../../../src/errors.js";
 import { KwhToken__factory } from "../../../types/ethers-contracts/index.js";
 import type { Hex } from "../types.js";
@@ -59,6 +70,18 @@ export interface ClaimBatchResult {
 
 /** Custom errors that concern one meter of a batch (its first argument), not the whole interval. */
 const PER_METER_ERRORS = new Set(["KwhTokenAlreadyClaimed", "KwhTokenMeterRevoked", "KwhTokenUnknownMeter"]);
+/** Custom errors that concern the whole interval: no batch of it can succeed. */
+const INTERVAL_ERRORS = new Set([
+  "KwhTokenRootNotFinal",
+  "KwhTokenInvalidProof",
+  "KwhTokenExceedsProvenExport",
+  "KwhTokenEmptyClaim",
+  "EnforcedPause",
+]);
+
+function isContractRevert(err: unknown): boolean {
+  return err instanceof BaseError && err.walk((e) => e instanceof ContractFunctionRevertedError) !== null;
+}
 
 /**
  * Claims `meters`' leaves of `intervalId` in batches of `batchSize` through `KwhToken.claimInterval`.
@@ -107,8 +130,9 @@ export async function claimBatch(
     slice.forEach((meter, k) => (claimed[k] ? result.alreadyClaimed : todo).push(meter));
   }
 
-  for (let i = 0; i < todo.length; i += batchSize) {
-    let batch = todo.slice(i, i + batchSize);
+  const queue: Hex[][] = [];
+  for (let i = 0; i < todo.length; i += batchSize) queue.push(todo.slice(i, i + batchSize));
+  for (let batch = queue.shift(); batch !== undefined; batch = queue.shift()) {
     let reverts = 0;
     while (batch.length > 0) {
       const mp = tree.multiProof(batch);
@@ -133,6 +157,21 @@ export async function claimBatch(
         const revert = decodeRevert(e);
         const culprit =
           revert !== undefined && PER_METER_ERRORS.has(revert.errorName) ? String(revert.args.meter) : undefined;
+        const intervalWide = revert !== undefined && INTERVAL_ERRORS.has(revert.errorName);
+        if (culprit === undefined && !intervalWide && isContractRevert(e)) {
+          // Not pinned on a meter (an owner contract refusing tokens, say): claim meter by meter.
+          if (batch.length > 1) {
+            log.warn(
+              { intervalId, meters: batch.length, reason: describeChainError(e) },
+              "batch refused; claiming singly",
+            );
+            queue.unshift(...batch.map((m) => [m]));
+          } else {
+            result.failed.push({ meter: batch[0], reason: describeChainError(e) });
+          }
+          batch = [];
+          continue;
+        }
         if (culprit === undefined || !batch.some((m) => m.toLowerCase() === culprit.toLowerCase())) {
           throw new ChainOperationError(
             "rejected",
