@@ -61,6 +61,9 @@ const HINTS: Record<string, string> = {
   MeterRegistryInvalidRevocationTime: "the revocation must take effect no later than now and before the expiry",
   RecTokenUnauthorizedIssuer: "certificates are issued only by KwhToken claims",
   RecTokenInvalidId: "not a certificate class id",
+  RecTokenInvalidVintage: "the vintage must be a month as YYYYMM",
+  MeterRegistryTechnologyLocked:
+    "a meter that was ever accredited keeps its technology: register the installation under a new meter key",
   RecTokenZeroAmount: "retire at least 1 Wh",
   RecTokenInvalidBeneficiary: "the beneficiary address is zero",
   RecTokenEmptyRetirement: "no certificate classes to retire",

@@ -43,7 +43,10 @@ interface IMeterRegistry {
     /// @param index Sequential registration number, 0-based; stable for the meter's lifetime.
     /// @param registeredAt Unix time of registration.
     /// @param revokedAt Unix time of revocation; 0 while active.
-    /// @param accreditedFrom Unix time the current REC accreditation began (generation before it earns none).
+    /// @param recEligible Whether the meter is accredited now (its latest window may still have lapsed).
+    /// @param accreditedFrom Start of the meter's latest accreditation window; 0 if it never had one.
+    /// @param accreditationExpiry End of the latest window (cut short by a revocation or by withdrawing
+    /// eligibility); 0 if it never had one. Earlier windows: {accreditationWindows}.
     struct Meter {
         address owner;
         uint32 zone;
@@ -56,6 +59,13 @@ interface IMeterRegistry {
         bool recEligible;
         uint64 accreditedFrom;
         uint64 accreditationExpiry;
+    }
+
+    /// @notice A period in which a meter's generation earned certificates: intervals wholly inside
+    /// `[from, until]` are certifiable.
+    struct AccreditationWindow {
+        uint64 from;
+        uint64 until;
     }
 
     /// @notice A zone (feeder) and the net power it may export to, or import from, the rest of the microgrid.
@@ -87,6 +97,8 @@ interface IMeterRegistry {
     error MeterRegistryInvalidAccreditation(address meter, bool recEligible, uint64 accreditationExpiry);
     /// @notice The meter has no REC accreditation to revoke.
     error MeterRegistryNotAccredited(address meter);
+    /// @notice A meter with an accreditation record keeps its technology (an attribute of its certificates).
+    error MeterRegistryTechnologyLocked(address meter, Technology current, Technology requested);
     /// @notice A revocation must take effect no later than now and before the accreditation's expiry.
     error MeterRegistryInvalidRevocationTime(address meter, uint64 effectiveAt, uint64 accreditationExpiry);
     /// @notice The signature over a reading does not recover to the reading's meter.
@@ -139,9 +151,10 @@ interface IMeterRegistry {
 
     /// @notice Changes an active meter's registration data; its index and key stay.
     /// @dev kWh tokens and certificates are minted to the owner and zone recorded at claim time. An
-    /// accreditation granted, or renewed after it lapsed or was revoked, starts at the update (never
-    /// retroactive); renewing an unexpired one keeps its start. `recEligible = false` withdraws the accreditation
-    /// for unclaimed past intervals too; {revokeAccreditation} ends it at a chosen time instead.
+    /// accreditation granted, or renewed after it lapsed or was revoked, opens a new window at the update (never
+    /// retroactive; earlier windows stay on record, so generation in them still earns certificates); renewing an
+    /// unexpired one extends its window. `recEligible = false` ends the window now; {revokeAccreditation} ends it
+    /// at a chosen, possibly past, time. A meter that ever had an accreditation keeps its technology.
     function updateMeter(address meter, MeterParams calldata params) external;
 
     /// @notice Revokes a meter key for good (compromised key, decommissioned meter).
@@ -149,7 +162,8 @@ interface IMeterRegistry {
     function revokeMeter(address meter) external;
 
     /// @notice Ends `meter`'s REC accreditation at `effectiveAt` (<= now; in the past for a retroactive
-    /// revocation). A later accreditation through {updateMeter} starts afresh at its own time.
+    /// revocation): every accreditation window, current or earlier, is cut at `effectiveAt`. A later
+    /// accreditation through {updateMeter} opens a new window at its own time.
     function revokeAccreditation(address meter, uint64 effectiveAt) external;
 
     /// @notice Length of a delivery interval, seconds; shared by every contract of the system.
@@ -165,8 +179,8 @@ interface IMeterRegistry {
     /// @return index Registration index (used to key claim bitmaps).
     /// @return status Lifecycle status.
     /// @return technology Current technology.
-    /// @return certifiable Whether the interval lies wholly inside the meter's REC accreditation window, so its
-    /// export earns certificates.
+    /// @return certifiable Whether the interval lies wholly inside one of the meter's REC accreditation windows,
+    /// so its export earns certificates.
     function claimInfo(
         address meter,
         uint64 intervalId
@@ -174,6 +188,9 @@ interface IMeterRegistry {
         external
         view
         returns (address owner, uint32 zone, uint32 index, MeterStatus status, Technology technology, bool certifiable);
+
+    /// @notice Every accreditation window of `meter`, oldest first (the last is the latest, as {getMeter} shows).
+    function accreditationWindows(address meter) external view returns (AccreditationWindow[] memory);
 
     /// @notice Whether `meter` is registered and not revoked.
     function isActive(address meter) external view returns (bool);

@@ -13,6 +13,8 @@ interface IRecToken {
     error RecTokenUnauthorizedIssuer(address caller);
     /// @notice `id` is not a certificate class id.
     error RecTokenInvalidId(uint256 id);
+    /// @notice `vintage` does not fit the id's 24-bit vintage field.
+    error RecTokenInvalidVintage(uint32 vintage);
     /// @notice A retirement of zero units of `id`.
     error RecTokenZeroAmount(uint256 id);
     /// @notice A retirement needs a beneficiary (the account the renewable energy is claimed for).

@@ -11,6 +11,8 @@ library RecIds {
     uint256 private constant DAY = 86_400;
 
     /// @notice Certificate class id of `meter`'s generation with `technology` in `zone` during month `vintage`.
+    /// @dev `vintage` must fit in 24 bits (years up to 167,772), or it spills into the technology field: callers
+    /// taking a vintage from outside check it; issuance derives it from an ended interval, far below.
     function encode(address meter, uint32 vintage, uint8 technology, uint32 zone) internal pure returns (uint256) {
         return (uint256(zone) << 192) | (uint256(technology) << 184) | (uint256(vintage) << 160) | uint160(meter);
     }

@@ -10,8 +10,10 @@ import {MeterReadings} from "../libraries/MeterReadings.sol";
 
 /// @title MeterRegistry
 /// @notice The meters of the microgrid, their zones, and the EIP-712 domain meter readings are signed under.
-/// @dev A meter's hot fields (owner, zone, index, technology, status, REC eligibility) share one slot so that a
-/// kWh claim reads one slot; the rest sits in a second slot that a claim reads only for REC-eligible meters.
+/// @dev A meter's hot fields (owner, zone, index, technology, status, whether it has an accreditation record)
+/// share one slot so that a kWh claim reads one slot; the rest, with the latest accreditation window, sits in a
+/// second slot that a claim reads only for meters with an accreditation record. Older windows (after a lapse or
+/// a revocation and a renewal) are kept in a list read only for intervals before the latest window.
 contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
     /*//////////////////////////////////////////////////////////////
                                  STORAGE
@@ -25,7 +27,7 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
         uint32 index;
         Technology technology;
         MeterStatus status;
-        bool recEligible;
+        bool accreditationRecord;
     }
 
     struct MeterCold {
@@ -34,6 +36,12 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
         uint40 revokedAt;
         uint40 accreditedFrom;
         uint40 accreditationExpiry;
+        bool recEligible;
+    }
+
+    struct Window {
+        uint40 from;
+        uint40 until;
     }
 
     /// @inheritdoc IMeterRegistry
@@ -41,6 +49,7 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
 
     mapping(address meter => MeterHot) private _hot;
     mapping(address meter => MeterCold) private _cold;
+    mapping(address meter => Window[]) private _pastWindows;
     mapping(uint32 zone => Zone) private _zones;
     address[] private _meters;
 
@@ -81,14 +90,15 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
             index: index,
             technology: params.technology,
             status: MeterStatus.Active,
-            recEligible: params.recEligible
+            accreditationRecord: params.recEligible
         });
         _cold[meter] = MeterCold({
             ratedCapacityW: params.ratedCapacityW,
             registeredAt: uint40(block.timestamp),
             revokedAt: 0,
             accreditedFrom: params.recEligible ? uint40(block.timestamp) : 0,
-            accreditationExpiry: uint40(params.accreditationExpiry)
+            accreditationExpiry: uint40(params.accreditationExpiry),
+            recEligible: params.recEligible
         });
         emit MeterRegistered(
             meter,
@@ -106,19 +116,31 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
     function updateMeter(address meter, MeterParams calldata params) external restricted {
         MeterHot storage hot = _requireActive(meter);
         _validate(meter, params);
-        MeterCold storage cold = _cold[meter];
-        if (!params.recEligible) {
-            cold.accreditedFrom = 0;
-        } else if (!hot.recEligible || cold.accreditationExpiry <= block.timestamp) {
-            // A new accreditation, or one renewed after it lapsed or was revoked, is not retroactive.
-            cold.accreditedFrom = uint40(block.timestamp);
+        if (hot.accreditationRecord && params.technology != hot.technology) {
+            revert MeterRegistryTechnologyLocked(meter, hot.technology, params.technology);
         }
+        MeterCold storage cold = _cold[meter];
+        uint40 now_ = uint40(block.timestamp);
+        if (params.recEligible) {
+            if (!cold.recEligible || cold.accreditationExpiry <= now_) {
+                // A new accreditation, or one renewed after it lapsed or was revoked, is not retroactive: it opens
+                // a new window; the previous one stays on record.
+                if (hot.accreditationRecord && cold.accreditationExpiry > cold.accreditedFrom) {
+                    _pastWindows[meter].push(Window(cold.accreditedFrom, cold.accreditationExpiry));
+                }
+                cold.accreditedFrom = now_;
+            }
+            cold.accreditationExpiry = uint40(params.accreditationExpiry);
+            hot.accreditationRecord = true;
+        } else if (cold.recEligible && cold.accreditationExpiry > now_) {
+            // Withdrawn now: generation up to now stays certifiable.
+            cold.accreditationExpiry = now_;
+        }
+        cold.recEligible = params.recEligible;
         hot.owner = params.owner;
         hot.zone = params.zone;
         hot.technology = params.technology;
-        hot.recEligible = params.recEligible;
         cold.ratedCapacityW = params.ratedCapacityW;
-        cold.accreditationExpiry = uint40(params.accreditationExpiry);
         emit MeterUpdated(
             meter,
             params.owner,
@@ -135,13 +157,21 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
         // Revoked meters included: readings from before a key's revocation stay claimable, so may their RECs.
         MeterHot storage hot = _hot[meter];
         if (hot.status == MeterStatus.None) revert MeterRegistryUnknownMeter(meter);
+        if (!hot.accreditationRecord) revert MeterRegistryNotAccredited(meter);
         MeterCold storage cold = _cold[meter];
         uint64 expiry = cold.accreditationExpiry;
-        if (!hot.recEligible) revert MeterRegistryNotAccredited(meter);
         if (effectiveAt > block.timestamp || effectiveAt >= expiry) {
             revert MeterRegistryInvalidRevocationTime(meter, effectiveAt, expiry);
         }
-        cold.accreditationExpiry = uint40(effectiveAt);
+        // Every window is cut at `effectiveAt`; one that began later becomes empty (`until == from`). Windows are
+        // ordered and disjoint, so the walk stops at the first one that ended by then.
+        cold.accreditationExpiry = uint40(effectiveAt > cold.accreditedFrom ? effectiveAt : cold.accreditedFrom);
+        Window[] storage past = _pastWindows[meter];
+        for (uint256 i = past.length; i > 0; --i) {
+            Window storage w = past[i - 1];
+            if (w.until <= effectiveAt) break;
+            w.until = uint40(effectiveAt > w.from ? effectiveAt : w.from);
+        }
         emit AccreditationRevoked(meter, msg.sender, effectiveAt, expiry);
     }
 
@@ -167,7 +197,7 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
                 ratedCapacityW: cold.ratedCapacityW,
                 registeredAt: cold.registeredAt,
                 revokedAt: cold.revokedAt,
-                recEligible: hot.recEligible,
+                recEligible: cold.recEligible,
                 accreditedFrom: cold.accreditedFrom,
                 accreditationExpiry: cold.accreditationExpiry
             });
@@ -183,12 +213,20 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
         returns (address owner, uint32 zone, uint32 index, MeterStatus status, Technology technology, bool certifiable)
     {
         MeterHot memory hot = _hot[meter];
-        if (hot.recEligible) {
-            MeterCold storage cold = _cold[meter];
-            uint256 start = uint256(intervalId) * intervalLength;
-            certifiable = cold.accreditedFrom <= start && start + intervalLength <= cold.accreditationExpiry;
-        }
+        if (hot.accreditationRecord) certifiable = _certifiable(meter, intervalId);
         return (hot.owner, hot.zone, hot.index, hot.status, hot.technology, certifiable);
+    }
+
+    /// @inheritdoc IMeterRegistry
+    function accreditationWindows(address meter) external view returns (AccreditationWindow[] memory windows) {
+        if (!_hot[meter].accreditationRecord) return windows;
+        Window[] storage past = _pastWindows[meter];
+        windows = new AccreditationWindow[](past.length + 1);
+        for (uint256 i = 0; i < past.length; ++i) {
+            windows[i] = AccreditationWindow(past[i].from, past[i].until);
+        }
+        MeterCold storage cold = _cold[meter];
+        windows[past.length] = AccreditationWindow(cold.accreditedFrom, cold.accreditationExpiry);
     }
 
     /// @inheritdoc IMeterRegistry
@@ -248,6 +286,21 @@ contract MeterRegistry is IMeterRegistry, AccessManaged, EIP712 {
         hot = _hot[meter];
         if (hot.status == MeterStatus.None) revert MeterRegistryUnknownMeter(meter);
         if (hot.status == MeterStatus.Revoked) revert MeterRegistryMeterRevoked(meter, _cold[meter].revokedAt);
+    }
+
+    /// @dev Whether `intervalId` lies wholly inside one of the meter's windows. The latest window answers for
+    /// every interval from its start on; older intervals look through the earlier windows, newest first.
+    function _certifiable(address meter, uint64 intervalId) private view returns (bool) {
+        MeterCold storage cold = _cold[meter];
+        uint256 start = uint256(intervalId) * intervalLength;
+        uint256 end = start + intervalLength;
+        if (start >= cold.accreditedFrom) return end <= cold.accreditationExpiry;
+        Window[] storage past = _pastWindows[meter];
+        for (uint256 i = past.length; i > 0; --i) {
+            Window memory w = past[i - 1];
+            if (start >= w.from) return end <= w.until;
+        }
+        return false;
     }
 
     function _validate(address meter, MeterParams calldata params) private view {

@@ -161,6 +161,7 @@ contract RecToken is IRecToken, ERC1155, AccessManaged, Pausable {
         IMeterRegistry.Technology technology,
         uint32 zone
     ) external pure returns (uint256 id) {
+        if (vintage > type(uint24).max) revert RecTokenInvalidVintage(vintage);
         id = RecIds.encode(meter, vintage, uint8(technology), zone);
         if (!RecIds.isValid(id, uint8(IMeterRegistry.Technology.Wind))) revert RecTokenInvalidId(id);
     }

@@ -24,27 +24,49 @@ import {Vm, vm} from "./Vm.sol";
 /// @notice Drives the whole system for the certificate invariants: committee roots over a fixed set of meters
 /// (REC-eligible Solar and Wind ones with accreditation windows, plain ones, and one owned by a contract that
 /// re-enters), kWh claims in every form (and double claims), certificate transfers, approvals, single and batch
-/// retirements (own and by operators), accreditation revocations and renewals, pauses and time jumps.
-/// @dev Keeps a model of each meter's accreditation window built from the specification (not read from the
-/// registry, only compared with it) and a ghost ledger of certificates per class id. Every call's outcome is
-/// predicted (success, or which error); a call that does otherwise is counted in `count("unexpected")`.
-/// Certificates issued are observed from the RecToken's `CertificatesIssued` events, so the ledger's "issued"
-/// is what the token did, checked against what the model allows.
+/// retirements (own and by operators), accreditation revocations, renewals, withdrawals and technology changes
+/// (also of a spare meter whose key gets revoked, and of an unknown one), pauses and time jumps.
+/// @dev Keeps a model of each meter's accreditation windows built from the specification (not read from the
+/// registry, only compared with it after every registry call) and a ghost ledger of certificates per class id.
+/// Every call's outcome is predicted (success, or which error); a call that does otherwise is counted in
+/// `count("unexpected")`. Certificates issued are observed from the RecToken's `CertificatesIssued` events, so
+/// the ledger's "issued" is what the token did, checked against what the model allows.
+///
+/// The specification of accreditation windows the model implements: a meter has a list of windows
+/// `[from, until]`, oldest first; an interval earns certificates iff it lies wholly inside one of them.
+/// Registering an eligible meter opens `[now, expiry]`. Renewing (`updateMeter`, eligible) a meter that is not
+/// eligible, or whose latest window has lapsed (`until <= now`), opens `[now, expiry]` after the latest window
+/// (kept if non-empty, dropped if empty); renewing an eligible unexpired one moves its latest window's end to the
+/// new expiry. Withdrawing (`updateMeter`, not eligible) an eligible unexpired meter ends its latest window now.
+/// A meter that ever had a window keeps its technology. `revokeAccreditation(effectiveAt)` (also for a revoked
+/// key; `effectiveAt <= now` and before the latest window's end) cuts the latest window at
+/// `max(effectiveAt, from)`, then older windows, newest first, up to the first that ended by `effectiveAt`.
 // A handler's ghost ledger and model need many state variables.
 // solhint-disable-next-line max-states-count
 contract RecHandler {
     using MerkleTrees for bytes32[];
 
-    /// @dev The model of a meter: what decides whether its leaves earn certificates and under which class.
+    /// @dev The model of a meter: what decides whether its leaves earn certificates and under which class (its
+    /// accreditation windows are in `_windows`).
     struct MeterModel {
+        bool registered;
         address owner;
         uint32 zone;
         IMeterRegistry.Technology technology;
+        /// @dev The registry's `recEligible` flag.
         bool eligible;
-        bool everEligible;
-        bool revoked;
-        uint64 accreditedFrom;
-        uint64 expiry;
+        /// @dev Whether the meter has an accreditation record (ever had a window): its technology is locked.
+        bool accredited;
+        /// @dev When its key was revoked (0 while active).
+        uint64 keyRevokedAt;
+    }
+
+    /// @dev One accreditation window; `uncut` is its end before the first revocation cut it (0 if never cut),
+    /// only to tell claims a revocation made uncertifiable.
+    struct Window {
+        uint64 from;
+        uint64 until;
+        uint64 uncut;
     }
 
     /// @dev One leaf of a posted interval.
@@ -106,7 +128,13 @@ contract RecHandler {
     ReentrantCertificateHolder.Mode public holderMode;
 
     address[] public meters;
+    /// @notice A meter that is in no leaf: accredited, renewed and revoked like the others until its key is
+    /// revoked (`revokeMeterKey`), after which only accreditation revocations succeed.
+    address public spareMeter;
+    /// @notice A key never registered: every registry call on it is rejected.
+    address public unknownMeter;
     mapping(address meter => MeterModel) public model;
+    mapping(address meter => Window[]) internal _windows;
     /// @notice Every account that can ever hold certificates (meter owners, traders, the re-entrant holder).
     address[] public holders;
     address[] public operators;
@@ -176,7 +204,8 @@ contract RecHandler {
 
     /// @notice Registers the meters (once; the test calls it after granting the handler its roles): Solar and
     /// Wind meters accredited from now for 1 to 40 days, a Battery and a Solar meter without accreditation, and a
-    /// Wind meter owned by the re-entrant holder contract. Some holders approve an operator.
+    /// Wind meter owned by the re-entrant holder contract; then the spare meter (Wind, 2 days), in no leaf. Some
+    /// holders approve an operator.
     function init() external {
         if (meters.length != 0) return;
         clock = block.timestamp;
@@ -187,6 +216,12 @@ contract RecHandler {
         _register(holders[3], 3, IMeterRegistry.Technology.Solar, 0);
         _register(address(holder), 3, IMeterRegistry.Technology.Wind, 20 days);
         _register(holders[0], 2, IMeterRegistry.Technology.Solar, 10 days);
+        spareMeter = _register(holders[3], 2, IMeterRegistry.Technology.Wind, 2 days);
+        meters.pop();
+        unknownMeter = _account("rec unknown meter", 0);
+        _compareModel(spareMeter);
+        _compareModel(unknownMeter);
+        for (uint256 i = 0; i < METERS; ++i) _compareModel(meters[i]);
         // The owners of meters 0 and 1 and the re-entrant holder start with operator 0 approved.
         _setApproval(holders[0], operators[0], true);
         _setApproval(holders[1], operators[0], true);
@@ -392,86 +427,109 @@ contract RecHandler {
                           ACTIONS: ACCREDITATION
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice Revokes a meter's accreditation from a fuzzed time up to three days back; sometimes with a time
-    /// in the future or not before the expiry (rejected), or for a meter without accreditation (rejected).
+    /// @notice Revokes a meter's accreditation from a fuzzed time up to four days back, or from a time inside one
+    /// of its windows (so that earlier windows are cut too); sometimes with a time in the future or not before the
+    /// latest window's end, for a meter never accredited, or for the unknown key (all rejected). The spare
+    /// meter's revoked key is no obstacle.
     function revokeAccreditation(uint256 seed) public synced {
-        address meter = meters[seed % METERS];
+        address meter = _pickTarget(seed);
         MeterModel storage m = model[meter];
-        uint256 mode = (seed >> 8) % 4;
+        Window[] storage ws = _windows[meter];
+        uint64 latestUntil = ws.length == 0 ? 0 : ws[ws.length - 1].until;
+        uint256 mode = (seed >> 8) % 6;
         uint64 effectiveAt;
         if (mode == 0) effectiveAt = uint64(clock + 1 + ((seed >> 16) % DAY));
-        else if (mode == 1) effectiveAt = m.expiry;
-        else effectiveAt = uint64(clock - ((seed >> 16) % (3 * DAY)));
+        else if (mode == 1) effectiveAt = latestUntil;
+        else if (mode < 4 || ws.length == 0) effectiveAt = uint64(clock - ((seed >> 16) % (4 * DAY)));
+        else {
+            Window storage w = ws[(seed >> 16) % ws.length];
+            effectiveAt = w.from + uint64((seed >> 32) % (w.until - w.from + 1));
+            if (effectiveAt > clock) effectiveAt = uint64(clock);
+        }
 
         bytes memory expected;
-        if (!m.eligible) {
+        if (!m.registered) {
+            expected = abi.encodeWithSelector(IMeterRegistry.MeterRegistryUnknownMeter.selector, meter);
+        } else if (!m.accredited) {
             expected = abi.encodeWithSelector(IMeterRegistry.MeterRegistryNotAccredited.selector, meter);
-        } else if (effectiveAt > clock || effectiveAt >= m.expiry) {
+        } else if (effectiveAt > clock || effectiveAt >= latestUntil) {
             expected = abi.encodeWithSelector(
                 IMeterRegistry.MeterRegistryInvalidRevocationTime.selector,
                 meter,
                 effectiveAt,
-                m.expiry
+                latestUntil
             );
         }
+        vm.recordLogs();
         (bool ok, bytes memory err) = _call(
             address(registry),
             abi.encodeCall(registry.revokeAccreditation, (meter, effectiveAt))
         );
+        Vm.Log[] memory logs = vm.getRecordedLogs();
         if (_check(ok, err, expected)) {
             _bump("revocations");
-            m.expiry = effectiveAt;
-            m.revoked = true;
+            if (m.keyRevokedAt != 0) _bump("revocationsOfRevokedKeys");
+            _checkRevocationEvent(meter, effectiveAt, latestUntil, logs);
+            // The specification: the latest window is cut at `effectiveAt` (not before its start), then the
+            // earlier ones, newest first, up to the first that had ended by then.
+            _cut(ws[ws.length - 1], effectiveAt);
+            for (uint256 i = ws.length - 1; i > 0; --i) {
+                Window storage w = ws[i - 1];
+                if (w.until <= effectiveAt) break;
+                _cut(w, effectiveAt);
+                if (i == ws.length - 1) _bump("revocationsCuttingEarlierWindows");
+            }
         }
         _compareModel(meter);
     }
 
-    /// @notice Renews, changes (Solar <-> Wind) or withdraws a meter's accreditation with `updateMeter`; the
-    /// Battery meter's attempts are rejected, as are expiries not in the future.
+    /// @notice Renews (for hours or weeks) or withdraws a meter's accreditation, or changes its technology (Solar
+    /// <-> Wind, Battery <-> LoadOnly; eligible or not), with `updateMeter`. Rejected: eligibility for a Battery or
+    /// LoadOnly meter, expiries not in the future, a technology change of a meter that was ever accredited, and
+    /// any update of the spare meter once its key is revoked or of the unknown key.
     function reaccredit(uint256 seed) public synced {
-        address meter = meters[seed % METERS];
+        address meter = _pickTarget(seed);
         MeterModel storage m = model[meter];
-        uint256 mode = (seed >> 8) % 8;
+        uint256 mode = (seed >> 8) % 10;
+        bool eligible = mode != 0 && mode != 3;
+        uint64 expiry;
+        if (mode == 1) expiry = uint64(clock);
+        else if (mode == 4 || mode == 5) expiry = uint64(clock + 1 hours + ((seed >> 16) % DAY));
+        else if (eligible) expiry = uint64(clock + 2 * DAY + ((seed >> 16) % (30 * DAY)));
         IMeterRegistry.MeterParams memory params = IMeterRegistry.MeterParams({
             owner: m.owner,
             zone: m.zone,
-            technology: m.technology,
+            // Solar <-> Wind, Battery <-> LoadOnly.
+            technology: mode == 2 || mode == 3 ? IMeterRegistry.Technology(uint8(m.technology) ^ 1) : m.technology,
             ratedCapacityW: 20_000,
-            recEligible: mode != 0,
-            accreditationExpiry: mode == 0 ? 0 : uint64(clock + 5 * DAY + ((seed >> 16) % (35 * DAY)))
+            recEligible: eligible,
+            accreditationExpiry: expiry
         });
-        if (mode == 1) params.accreditationExpiry = uint64(clock);
-        if (mode == 2 && m.technology != IMeterRegistry.Technology.Battery) {
-            params.technology =
-                m.technology == IMeterRegistry.Technology.Solar
-                    ? IMeterRegistry.Technology.Wind
-                    : IMeterRegistry.Technology.Solar;
-        }
-        bytes memory expected;
-        if (params.recEligible && params.technology == IMeterRegistry.Technology.Battery) {
-            expected = abi.encodeWithSelector(
-                IMeterRegistry.MeterRegistryTechnologyNotRenewable.selector,
-                meter,
-                params.technology
-            );
-        } else if (params.recEligible && params.accreditationExpiry <= clock) {
-            expected = abi.encodeWithSelector(
-                IMeterRegistry.MeterRegistryInvalidAccreditation.selector,
-                meter,
-                true,
-                params.accreditationExpiry
-            );
-        }
+        bytes memory expected = _predictUpdate(meter, params);
         (bool ok, bytes memory err) = _call(address(registry), abi.encodeCall(registry.updateMeter, (meter, params)));
         if (_check(ok, err, expected)) {
             _bump("reaccreditations");
-            // The specification: a new accreditation, or one renewed after it lapsed or was revoked, starts now.
-            if (!params.recEligible) m.accreditedFrom = 0;
-            else if (!m.eligible || m.expiry <= clock) m.accreditedFrom = uint64(clock);
-            m.eligible = params.recEligible;
-            m.everEligible = m.everEligible || params.recEligible;
-            m.expiry = params.accreditationExpiry;
-            m.technology = params.technology;
+            if (params.technology != m.technology) _bump("technologyChanges");
+            _applyUpdate(meter, params);
+        } else if (!ok && bytes4(expected) == IMeterRegistry.MeterRegistryTechnologyLocked.selector) {
+            if (keccak256(err) == keccak256(expected)) _bump("technologyChangesRejected");
+        }
+        _compareModel(meter);
+    }
+
+    /// @notice Revokes the spare meter's key (once in three calls); again once revoked: rejected.
+    function revokeMeterKey(uint256 seed) public synced {
+        if (seed % 3 != 0) return;
+        address meter = spareMeter;
+        MeterModel storage m = model[meter];
+        bytes memory expected;
+        if (m.keyRevokedAt != 0) {
+            expected = abi.encodeWithSelector(IMeterRegistry.MeterRegistryMeterRevoked.selector, meter, m.keyRevokedAt);
+        }
+        (bool ok, bytes memory err) = _call(address(registry), abi.encodeCall(registry.revokeMeter, (meter)));
+        if (_check(ok, err, expected)) {
+            _bump("keyRevocations");
+            m.keyRevokedAt = uint64(clock);
         }
         _compareModel(meter);
     }
@@ -578,8 +636,7 @@ contract RecHandler {
                     );
             }
             added[j] = c.exportWh;
-            MeterModel memory m = model[c.meter];
-            if (c.exportWh != 0 && _certifiable(m, c.intervalId) && m.owner == address(holder)) {
+            if (c.exportWh != 0 && _certifiable(c.meter, c.intervalId) && model[c.meter].owner == address(holder)) {
                 if (holderMode == ReentrantCertificateHolder.Mode.RejectCertificates) {
                     return abi.encodeWithSelector(IERC1155Errors.ERC1155InvalidReceiver.selector, address(holder));
                 }
@@ -599,19 +656,22 @@ contract RecHandler {
         for (uint256 j = 0; j < claims.length; ++j) {
             IKwhToken.Claim memory c = claims[j];
             MeterModel memory m = model[c.meter];
-            bool certifiable = _certifiable(m, c.intervalId);
+            uint256 window = _windowOf(c.meter, c.intervalId);
+            bool certifiable = window != 0;
             leafClaimed[c.intervalId][c.meter] = true;
             certifiableAtClaim[c.intervalId][c.meter] = certifiable;
             ghostMinted[c.intervalId] += c.exportWh;
             _claimedLeaves.push(LeafRef(c.intervalId, _positionOf(c.intervalId, c.meter)));
             if (c.exportWh == 0) continue;
             if (!certifiable) {
-                _bump(m.eligible ? "claimsOutsideWindow" : "claimsNotEligible");
-                if (m.revoked && m.eligible && _insideBeforeRevocation(m, c.intervalId)) _bump("claimsRevoked");
+                _bump(m.accredited ? "claimsOutsideWindow" : "claimsNotEligible");
+                if (_insideBeforeRevocation(c.meter, c.intervalId)) _bump("claimsRevoked");
                 continue;
             }
             ++expectedIssuances;
             _bump("certifiedLeaves");
+            // In a window kept on record by a renewal (after a lapse, a withdrawal or a revocation).
+            if (window < _windows[c.meter].length) _bump("certifiedInEarlierWindow");
             uint256 id = _expectedId(c.meter, c.intervalId);
             _noteClass(id, c.meter, _posted[c.intervalId].vintage);
             certifiableExport[id] += c.exportWh;
@@ -837,8 +897,15 @@ contract RecHandler {
                              PRIVATE: MODEL
     //////////////////////////////////////////////////////////////*/
 
-    function _register(address owner, uint32 zone, IMeterRegistry.Technology technology, uint256 term) private {
-        address meter = _account("rec meter", meters.length);
+    /// @dev Registers a meter (pushed to `meters`); eligible (`term != 0`) opens its first window, `[now, now +
+    /// term]`.
+    function _register(
+        address owner,
+        uint32 zone,
+        IMeterRegistry.Technology technology,
+        uint256 term
+    ) private returns (address meter) {
+        meter = _account("rec meter", meters.length);
         bool eligible = term != 0;
         registry.registerMeter(
             meter,
@@ -853,15 +920,15 @@ contract RecHandler {
         );
         meters.push(meter);
         model[meter] = MeterModel({
+            registered: true,
             owner: owner,
             zone: zone,
             technology: technology,
             eligible: eligible,
-            everEligible: eligible,
-            revoked: false,
-            accreditedFrom: eligible ? uint64(clock) : 0,
-            expiry: eligible ? uint64(clock + term) : 0
+            accredited: eligible,
+            keyRevokedAt: 0
         });
+        if (eligible) _windows[meter].push(Window(uint64(clock), uint64(clock + term), 0));
     }
 
     function _setApproval(address account, address operator, bool value) private {
@@ -870,17 +937,122 @@ contract RecHandler {
         approved[account][operator] = value;
     }
 
-    /// @dev Whether the model puts the whole interval inside the meter's accreditation.
-    function _certifiable(MeterModel memory m, uint64 intervalId) private view returns (bool) {
-        uint256 start = Intervals.startOf(intervalId, intervalLength);
-        return m.eligible && m.accreditedFrom <= start && start + intervalLength <= m.expiry;
+    /// @dev The meter an accreditation action targets: mostly one of the meters in the leaves, sometimes the
+    /// spare meter, now and then the unknown key.
+    function _pickTarget(uint256 seed) private view returns (address) {
+        uint256 r = (seed >> 96) % 16;
+        if (r == 0) return unknownMeter;
+        if (r <= 3) return spareMeter;
+        return meters[seed % METERS];
     }
 
-    /// @dev Whether the interval starts inside the accreditation and only a revocation (expiry moved back to
-    /// before the interval's end) keeps it from being certifiable.
-    function _insideBeforeRevocation(MeterModel memory m, uint64 intervalId) private view returns (bool) {
+    /// @dev Expected revert data of `updateMeter(meter, params)` (empty: success), in the specified order: the
+    /// key (unknown, revoked), the parameters (owner, zone and capacity are always valid here; a renewable
+    /// technology and a future expiry for an eligible meter, expiry 0 otherwise), then the technology lock.
+    function _predictUpdate(
+        address meter,
+        IMeterRegistry.MeterParams memory params
+    ) private view returns (bytes memory) {
+        MeterModel storage m = model[meter];
+        if (!m.registered) return abi.encodeWithSelector(IMeterRegistry.MeterRegistryUnknownMeter.selector, meter);
+        if (m.keyRevokedAt != 0) {
+            return abi.encodeWithSelector(IMeterRegistry.MeterRegistryMeterRevoked.selector, meter, m.keyRevokedAt);
+        }
+        if (
+            params.recEligible &&
+            params.technology != IMeterRegistry.Technology.Solar &&
+            params.technology != IMeterRegistry.Technology.Wind
+        ) {
+            return
+                abi.encodeWithSelector(
+                    IMeterRegistry.MeterRegistryTechnologyNotRenewable.selector,
+                    meter,
+                    params.technology
+                );
+        }
+        if (params.recEligible ? params.accreditationExpiry <= clock : params.accreditationExpiry != 0) {
+            return
+                abi.encodeWithSelector(
+                    IMeterRegistry.MeterRegistryInvalidAccreditation.selector,
+                    meter,
+                    params.recEligible,
+                    params.accreditationExpiry
+                );
+        }
+        if (m.accredited && params.technology != m.technology) {
+            return
+                abi.encodeWithSelector(
+                    IMeterRegistry.MeterRegistryTechnologyLocked.selector,
+                    meter,
+                    m.technology,
+                    params.technology
+                );
+        }
+        return "";
+    }
+
+    /// @dev Books a successful `updateMeter` in the model, by the specification.
+    function _applyUpdate(address meter, IMeterRegistry.MeterParams memory params) private {
+        MeterModel storage m = model[meter];
+        Window[] storage ws = _windows[meter];
+        if (params.recEligible) {
+            if (!m.eligible || ws[ws.length - 1].until <= clock) {
+                // A new accreditation, or one renewed after it lapsed or was withdrawn or revoked, opens a new
+                // window now (never retroactive); the latest one stays on record unless it is empty.
+                if (ws.length != 0) {
+                    Window storage latest = ws[ws.length - 1];
+                    if (latest.until > latest.from) _bump("renewalsKeepingEarlierWindow");
+                    else ws.pop();
+                }
+                ws.push(Window(uint64(clock), params.accreditationExpiry, 0));
+            } else {
+                // Renewing an unexpired accreditation moves its window's end, for better or worse.
+                ws[ws.length - 1].until = params.accreditationExpiry;
+                _bump("extensions");
+            }
+            m.accredited = true;
+        } else if (m.eligible && ws[ws.length - 1].until > clock) {
+            // Withdrawn: the window ends now; generation up to now stays certifiable.
+            ws[ws.length - 1].until = uint64(clock);
+            _bump("withdrawals");
+        }
+        m.eligible = params.recEligible;
+        m.technology = params.technology;
+    }
+
+    /// @dev Cuts a window at `at`, not before its start.
+    function _cut(Window storage w, uint64 at) private {
+        if (w.uncut == 0) w.uncut = w.until;
+        w.until = at > w.from ? at : w.from;
+    }
+
+    /// @dev 1 + the index of the model's window that holds the whole interval, 0 if none: whether its export
+    /// earns certificates.
+    function _windowOf(address meter, uint64 intervalId) private view returns (uint256) {
         uint256 start = Intervals.startOf(intervalId, intervalLength);
-        return m.accreditedFrom <= start && start + intervalLength > m.expiry;
+        uint256 end = start + intervalLength;
+        Window[] storage ws = _windows[meter];
+        for (uint256 i = 0; i < ws.length; ++i) {
+            if (ws[i].from <= start && end <= ws[i].until) return i + 1;
+        }
+        return 0;
+    }
+
+    /// @dev Whether the model puts the whole interval inside one of the meter's accreditation windows.
+    function _certifiable(address meter, uint64 intervalId) private view returns (bool) {
+        return _windowOf(meter, intervalId) != 0;
+    }
+
+    /// @dev Whether the interval lies inside a window as it was before a revocation cut it (so only the
+    /// revocation keeps it from being certifiable).
+    function _insideBeforeRevocation(address meter, uint64 intervalId) private view returns (bool) {
+        uint256 start = Intervals.startOf(intervalId, intervalLength);
+        uint256 end = start + intervalLength;
+        Window[] storage ws = _windows[meter];
+        for (uint256 i = 0; i < ws.length; ++i) {
+            if (ws[i].uncut != 0 && ws[i].from <= start && end <= ws[i].uncut) return true;
+        }
+        return false;
     }
 
     /// @dev Class id the model expects for a leaf of `meter` in `intervalId` claimed now.
@@ -889,18 +1061,70 @@ contract RecHandler {
         return RecIds.encode(meter, _posted[intervalId].vintage, uint8(m.technology), m.zone);
     }
 
-    /// @dev The registry's accreditation fields equal the model's.
+    /// @dev The registry agrees with the model: the meter's record (status, owner, zone, technology, eligibility,
+    /// latest window) and `accreditationWindows` one by one; `claimInfo` certifiability at both edges of every
+    /// window and for every posted interval. The model's windows are ordered and do not overlap (what both the
+    /// revocation walk and the registry's lookup rely on).
     function _compareModel(address meter) private {
         IMeterRegistry.Meter memory actual = registry.getMeter(meter);
+        IMeterRegistry.AccreditationWindow[] memory actualWindows = registry.accreditationWindows(meter);
         MeterModel memory m = model[meter];
-        if (
-            actual.recEligible != m.eligible ||
-            actual.accreditedFrom != m.accreditedFrom ||
-            actual.accreditationExpiry != m.expiry ||
-            actual.technology != m.technology
-        ) {
-            _unexpected(abi.encode("accreditation model", meter, actual.accreditedFrom, actual.accreditationExpiry));
+        Window[] storage ws = _windows[meter];
+        uint256 n = ws.length;
+        IMeterRegistry.MeterStatus status =
+            !m.registered
+                ? IMeterRegistry.MeterStatus.None
+                : (m.keyRevokedAt == 0 ? IMeterRegistry.MeterStatus.Active : IMeterRegistry.MeterStatus.Revoked);
+        bool same =
+            actual.status == status &&
+                actual.revokedAt == m.keyRevokedAt &&
+                actual.owner == m.owner &&
+                actual.zone == m.zone &&
+                actual.technology == m.technology &&
+                actual.recEligible == m.eligible &&
+                actual.accreditedFrom == (n == 0 ? 0 : ws[n - 1].from) &&
+                actual.accreditationExpiry == (n == 0 ? 0 : ws[n - 1].until) &&
+                actualWindows.length == n;
+        for (uint256 i = 0; same && i < n; ++i) {
+            same = actualWindows[i].from == ws[i].from && actualWindows[i].until == ws[i].until;
         }
+        if (!same) _unexpected(abi.encode("accreditation model", meter, actual, actualWindows));
+        for (uint256 i = 0; i < n; ++i) {
+            if (ws[i].until < ws[i].from || (i != 0 && ws[i - 1].until > ws[i].from)) {
+                _unexpected(abi.encode("model windows out of order", meter, i));
+            }
+            uint64 first = Intervals.idAt(ws[i].from, intervalLength);
+            uint64 last = Intervals.idAt(ws[i].until, intervalLength);
+            for (uint64 id = first - 1; id <= first + 1; ++id) _compareCertifiable(meter, id);
+            for (uint64 id = last - 1; id <= last + 1; ++id) _compareCertifiable(meter, id);
+        }
+        for (uint256 i = 0; i < intervals.length; ++i) _compareCertifiable(meter, intervals[i]);
+    }
+
+    /// @dev The registry's `claimInfo` certifiability of the interval is the model's.
+    function _compareCertifiable(address meter, uint64 intervalId) private {
+        (, , , , , bool certifiable) = registry.claimInfo(meter, intervalId);
+        if (certifiable != _certifiable(meter, intervalId)) {
+            _unexpected(abi.encode("certifiable", meter, intervalId, certifiable));
+        }
+    }
+
+    /// @dev The revocation emitted exactly one AccreditationRevoked naming the meter, the handler as issuer, the
+    /// effective time and the latest window's end before it.
+    function _checkRevocationEvent(address meter, uint64 effectiveAt, uint64 previous, Vm.Log[] memory logs) private {
+        bytes memory data = abi.encode(effectiveAt, previous);
+        uint256 matching;
+        for (uint256 i = 0; i < logs.length; ++i) {
+            Vm.Log memory log = logs[i];
+            if (log.emitter != address(registry) || log.topics.length != 3) continue;
+            if (
+                log.topics[0] == IMeterRegistry.AccreditationRevoked.selector &&
+                log.topics[1] == bytes32(uint256(uint160(meter))) &&
+                log.topics[2] == bytes32(uint256(uint160(address(this)))) &&
+                keccak256(log.data) == keccak256(data)
+            ) ++matching;
+        }
+        if (matching != 1) _unexpected(abi.encode("revocation event", meter, matching));
     }
 
     function _noteClass(uint256 id, address meter, uint32 vintage) private {
@@ -949,8 +1173,8 @@ contract RecHandler {
         if (root != p.tree[0] || total != p.totalExport) _unexpected(abi.encode("root not final", intervalId));
     }
 
-    /// @dev Mostly one of the last three intervals posted (claims tend to follow roots; an accreditation
-    /// renewed since an interval makes it uncertifiable for good), else any.
+    /// @dev Mostly one of the last three intervals posted (claims tend to follow roots), else any (so that
+    /// intervals of an earlier accreditation window are claimed after a renewal opened a new one).
     function _pickInterval(uint256 seed) private view returns (uint64) {
         uint256 n = intervals.length;
         if ((seed >> 192) % 4 == 0 || n <= 3) return intervals[seed % n];
@@ -1137,9 +1361,9 @@ contract RecInvariantTest is SystemFixture {
     }
 
     /// forge-config: default.invariant.fail-on-revert = true
-    /// @notice (f) Certificates only ever for a leaf whose interval lay inside its meter's accreditation window
-    /// at claim time (so never for a meter without accreditation), under a valid class of a meter that was
-    /// accredited at some point, for the month the interval starts in.
+    /// @notice (f) Certificates only ever for a leaf whose interval lay inside one of its meter's accreditation
+    /// windows at claim time (so never for a meter without accreditation), under a valid class of a meter that
+    /// was accredited at some point, for the month the interval starts in.
     function invariant_noCertificatesOutsideAccreditation() public view {
         uint256 violations = handler.count("violations");
         if (violations != 0) revert CertificatesOutsideAccreditation(violations, handler.lastViolation());
@@ -1161,8 +1385,8 @@ contract RecInvariantTest is SystemFixture {
             Assert.eq(meter, knownMeter, "class meter");
             Assert.eq(vintage, knownVintage, "class vintage = month the interval starts in");
             Assert.isTrue(technology <= IMeterRegistry.Technology.Wind, "renewable technology");
-            (, , , , bool everEligible, , , ) = handler.model(meter);
-            Assert.isTrue(everEligible, "meter was accredited");
+            (, , , , , bool accredited, ) = handler.model(meter);
+            Assert.isTrue(accredited, "meter was accredited");
         }
     }
 
@@ -1174,15 +1398,18 @@ contract RecInvariantTest is SystemFixture {
         if (unexpected != 0) revert UnexpectedOutcome(unexpected, handler.lastUnexpected());
     }
 
-    /// @notice Sanity check of the handler itself: a long deterministic pseudo-random sequence reaches issuance,
-    /// claims outside the window, after a revocation and of meters without accreditation, transfers, every kind
-    /// of retirement (own and by operators, single and batch, on receipt), revocations, renewals, rejected
-    /// double claims and replays, rejected certificates and pauses; every prediction holds and the invariants
-    /// hold at the end. Guards against a handler that silently does nothing.
+    /// @notice Sanity check of the handler itself: a long deterministic pseudo-random sequence reaches issuance
+    /// (also for an interval of an earlier window after a renewal opened a new one), claims outside the windows,
+    /// after a revocation and of meters without accreditation, transfers, every kind of retirement (own and by
+    /// operators, single and batch, on receipt), revocations (also cutting earlier windows, and of a revoked
+    /// key), renewals after a lapse and extensions, withdrawals, technology changes (and their rejection once a
+    /// meter was accredited), every rejected registry call, rejected double claims and replays, rejected
+    /// certificates and pauses; every prediction holds and the invariants hold at the end. Guards against a
+    /// handler that silently does nothing.
     function test_handlerReachesEveryOutcome() public {
         for (uint256 i = 0; i < 1200; ++i) {
             uint256 seed = uint256(keccak256(abi.encode("rec handler sequence", i)));
-            _act(seed % 17, seed >> 8);
+            _act(seed % 20, seed >> 8);
         }
         _assertReached("certifiedLeaves");
         _assertReached("claimsOutsideWindow");
@@ -1197,7 +1424,16 @@ contract RecInvariantTest is SystemFixture {
         _assertReached("retiredOnReceipt");
         _assertReached("replaysRejected");
         _assertReached("revocations");
+        _assertReached("revocationsCuttingEarlierWindows");
+        _assertReached("revocationsOfRevokedKeys");
         _assertReached("reaccreditations");
+        _assertReached("renewalsKeepingEarlierWindow");
+        _assertReached("extensions");
+        _assertReached("withdrawals");
+        _assertReached("certifiedInEarlierWindow");
+        _assertReached("technologyChanges");
+        _assertReached("technologyChangesRejected");
+        _assertReached("keyRevocations");
         Assert.isTrue(handler.outcomes(IKwhToken.KwhTokenAlreadyClaimed.selector) > 0, "double claims rejected");
         Assert.isTrue(handler.outcomes(IKwhToken.KwhTokenRootNotFinal.selector) > 0, "claims before finality");
         Assert.isTrue(handler.outcomes(IERC1155Errors.ERC1155InvalidReceiver.selector) > 0, "holder rejects");
@@ -1212,6 +1448,24 @@ contract RecInvariantTest is SystemFixture {
             handler.outcomes(IMeterRegistry.MeterRegistryInvalidRevocationTime.selector) > 0,
             "bad revocation times"
         );
+        Assert.isTrue(
+            handler.outcomes(IMeterRegistry.MeterRegistryNotAccredited.selector) > 0,
+            "revocations without accreditation"
+        );
+        Assert.isTrue(
+            handler.outcomes(IMeterRegistry.MeterRegistryTechnologyLocked.selector) > 0,
+            "technology changes rejected"
+        );
+        Assert.isTrue(
+            handler.outcomes(IMeterRegistry.MeterRegistryTechnologyNotRenewable.selector) > 0,
+            "non-renewable accreditations"
+        );
+        Assert.isTrue(
+            handler.outcomes(IMeterRegistry.MeterRegistryInvalidAccreditation.selector) > 0,
+            "bad accreditation expiries"
+        );
+        Assert.isTrue(handler.outcomes(IMeterRegistry.MeterRegistryUnknownMeter.selector) > 0, "unknown meter");
+        Assert.isTrue(handler.outcomes(IMeterRegistry.MeterRegistryMeterRevoked.selector) > 0, "revoked meter key");
         Assert.isTrue(rec.receiptCount() > 0, "receipts issued");
         _assertSeveralVintages();
         invariant_issuedNeverExceedsProvenExport();
@@ -1238,7 +1492,8 @@ contract RecInvariantTest is SystemFixture {
         else if (action == 13) handler.setHolderMode(seed);
         else if (action == 14) handler.togglePause(seed);
         else if (action == 15) handler.revokeAccreditation(seed);
-        else handler.reaccredit(seed);
+        else if (action >= 16 && action <= 18) handler.reaccredit(seed);
+        else handler.revokeMeterKey(seed);
     }
 
     function _assertReached(string memory what) private view {

@@ -726,16 +726,15 @@ describe("relayer chain modules (viem over JSON-RPC)", function () {
       ).wait();
       const intervalId = await endedInterval();
       const all = [...meters, refusing];
-      const tree = buildIntervalTree(
-        intervalId,
-        all.map((meter, i) => ({ meter, importWh: 0n, exportWh: 500n + BigInt(i) })),
-      );
-      const b = {
+      const leaves = all.map((meter, i) => ({ meter, importWh: 0n, exportWh: 500n + BigInt(i) }));
+      const tree = buildIntervalTree(intervalId, leaves);
+      const b: IntervalBatch = {
         intervalId,
         root: tree.root as Hex,
         leafCount: tree.leafCount,
         totalImportWh: tree.totalImportWh,
         totalExportWh: tree.totalExportWh,
+        leaves,
       };
       await voteWith(KEYS.r2, b);
       await voteWith(KEYS.r3, b);

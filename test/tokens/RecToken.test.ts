@@ -193,6 +193,136 @@ describe("RecToken", function () {
     });
   });
 
+  describe("accreditation windows", function () {
+    /** A solar meter of alice's accredited for three hours from now; returns the windows' helpers. */
+    async function shortAccreditation(f: Fixture) {
+      const meter = meterKey(60).address;
+      // Mine first: after a snapshot revert the next block's time may lie well past the latest block's.
+      await networkHelpers.mine();
+      const start = BigInt(await networkHelpers.time.latest());
+      const params = {
+        owner: f.alice.address,
+        zone: 1,
+        technology: TECH.Solar,
+        ratedCapacityW: 10_000n,
+        recEligible: true,
+        accreditationExpiry: start + 3n * 3_600n,
+      };
+      await (await f.system.registry.registerMeter(meter, params)).wait();
+      const leaves = [...sampleLeaves(f), { meter, importWh: 0n, exportWh: 900n }];
+      /** Posts a root for `interval` (moving the clock past its end if needed) and claims the meter's leaf. */
+      const claimAt = async (interval: bigint) => {
+        const end = (interval + 1n) * INTERVAL;
+        if (BigInt(await networkHelpers.time.latest()) < end) await networkHelpers.time.increaseTo(end);
+        const tree = await postRoot(f.system, f.relayers, interval, leaves);
+        return claim(f, tree, meter);
+      };
+      const renew = async (expiry: bigint, recEligible = true) =>
+        (
+          await f.system.registry.updateMeter(meter, {
+            ...params,
+            recEligible,
+            accreditationExpiry: recEligible ? expiry : 0n,
+          })
+        ).wait();
+      // The first interval wholly inside the window (registration may land in a later second than `start`).
+      const { accreditedFrom } = await f.system.registry.getMeter(meter);
+      return { meter, start, params, claimAt, renew, first: (accreditedFrom + INTERVAL - 1n) / INTERVAL };
+    }
+
+    it("test_renewalAfterLapse_keepsGenerationOfTheEarlierWindowCertifiable", async function () {
+      const f = await loadFixture(deployFixture);
+      const { meter, params, claimAt, renew, first } = await shortAccreditation(f);
+      // The window lapses with `first` unclaimed; a renewal a day later opens a second window.
+      await networkHelpers.time.increase(86_400n);
+      const newExpiry = BigInt(await networkHelpers.time.latest()) + 2n * 86_400n;
+      await renew(newExpiry);
+      const m = await f.system.registry.getMeter(meter);
+      const renewedAt = m.accreditedFrom;
+      expect(renewedAt).to.be.greaterThan(params.accreditationExpiry);
+      const windows = await f.system.registry.accreditationWindows(meter);
+      expect(windows.map((w) => [w.from, w.until])).to.deep.equal([
+        [m.registeredAt, params.accreditationExpiry],
+        [renewedAt, newExpiry],
+      ]);
+      // Generation in the first window still earns certificates, the lapse earns none, the second window does.
+      await expect(claimAt(first)).to.emit(f.system.rec, "CertificatesIssued");
+      const lapse = params.accreditationExpiry / INTERVAL + 2n;
+      await expect(claimAt(lapse))
+        .to.emit(f.system.kwh, "KwhClaimed")
+        .and.not.to.emit(f.system.rec, "CertificatesIssued");
+      await expect(claimAt(renewedAt / INTERVAL + 1n)).to.emit(f.system.rec, "CertificatesIssued");
+    });
+
+    it("test_withdrawingEligibility_endsTheWindowNow_earnedIntervalsStayCertifiable", async function () {
+      const f = await loadFixture(deployFixture);
+      const { meter, claimAt, renew, first } = await shortAccreditation(f);
+      await networkHelpers.time.increaseTo((first + 2n) * INTERVAL);
+      await renew(0n, false);
+      const withdrawnAt = BigInt(await networkHelpers.time.latest());
+      const m = await f.system.registry.getMeter(meter);
+      expect([m.recEligible, m.accreditationExpiry]).to.deep.equal([false, withdrawnAt]);
+      await expect(claimAt(first)).to.emit(f.system.rec, "CertificatesIssued");
+      await expect(claimAt(withdrawnAt / INTERVAL + 1n))
+        .to.emit(f.system.kwh, "KwhClaimed")
+        .and.not.to.emit(f.system.rec, "CertificatesIssued");
+    });
+
+    it("test_revokeAccreditation_cutsEarlierWindowsToo", async function () {
+      const f = await loadFixture(deployFixture);
+      const { meter, start, claimAt, renew, first } = await shortAccreditation(f);
+      await networkHelpers.time.increase(86_400n);
+      await renew(BigInt(await networkHelpers.time.latest()) + 86_400n);
+      // Fraud found: everything after the end of `first` is revoked, reaching back into the first window.
+      const effectiveAt = (first + 1n) * INTERVAL;
+      await (await f.system.registry.revokeAccreditation(meter, effectiveAt)).wait();
+      const windows = await f.system.registry.accreditationWindows(meter);
+      expect(windows[0].until).to.equal(effectiveAt);
+      expect(windows[1].until).to.equal(windows[1].from); // began after the cut: empty
+      expect(start).to.be.lessThan(effectiveAt);
+      await expect(claimAt(first)).to.emit(f.system.rec, "CertificatesIssued");
+      await expect(claimAt(first + 1n))
+        .to.emit(f.system.kwh, "KwhClaimed")
+        .and.not.to.emit(f.system.rec, "CertificatesIssued");
+      await expect(claimAt(windows[1].from / INTERVAL + 1n))
+        .to.emit(f.system.kwh, "KwhClaimed")
+        .and.not.to.emit(f.system.rec, "CertificatesIssued");
+    });
+
+    it("test_updateMeter_keepsTheTechnologyOfAnAccreditedMeter", async function () {
+      const f = await loadFixture(deployFixture);
+      const { meter, params, renew } = await shortAccreditation(f);
+      await expect(f.system.registry.updateMeter(meter, { ...params, technology: TECH.Wind }))
+        .to.be.revertedWithCustomError(f.system.registry, "MeterRegistryTechnologyLocked")
+        .withArgs(meter, TECH.Solar, TECH.Wind);
+      // Withdrawn eligibility does not unlock it: its certificates so far carry the technology.
+      await renew(0n, false);
+      await expect(
+        f.system.registry.updateMeter(meter, {
+          ...params,
+          technology: TECH.Battery,
+          recEligible: false,
+          accreditationExpiry: 0n,
+        }),
+      )
+        .to.be.revertedWithCustomError(f.system.registry, "MeterRegistryTechnologyLocked")
+        .withArgs(meter, TECH.Solar, TECH.Battery);
+      // A meter never accredited may change technology.
+      const battery = f.meters[2];
+      await expect(
+        f.system.registry.updateMeter(battery.address, {
+          owner: f.bob.address,
+          zone: 2,
+          technology: TECH.LoadOnly,
+          ratedCapacityW: 10_000n,
+          recEligible: false,
+          accreditationExpiry: 0n,
+        }),
+      ).to.emit(f.system.registry, "MeterUpdated");
+      expect(await f.system.registry.accreditationWindows(battery.address)).to.deep.equal([]);
+    });
+  });
+
   describe("accreditation revocation", function () {
     it("test_revokeAccreditation_stopsLaterIssuance_keepsEarlierCertificates", async function () {
       const f = await loadFixture(deployFixture);
@@ -277,9 +407,10 @@ describe("RecToken", function () {
       await expect(f.system.registry.revokeAccreditation(meterKey(99).address, now))
         .to.be.revertedWithCustomError(f.system.registry, "MeterRegistryUnknownMeter")
         .withArgs(meterKey(99).address);
-      await expect(f.system.registry.revokeAccreditation(meter, now + 1_000n))
+      const future = accreditationExpiry - 1n; // after now, before the expiry
+      await expect(f.system.registry.revokeAccreditation(meter, future))
         .to.be.revertedWithCustomError(f.system.registry, "MeterRegistryInvalidRevocationTime")
-        .withArgs(meter, now + 1_000n, accreditationExpiry);
+        .withArgs(meter, future, accreditationExpiry);
       await expect(f.system.registry.connect(f.stranger).revokeAccreditation(meter, now))
         .to.be.revertedWithCustomError(f.system.registry, "AccessManagedUnauthorized")
         .withArgs(f.stranger.address);
@@ -529,6 +660,10 @@ describe("RecToken", function () {
           .withArgs(raw);
         await expect(f.system.rec.uri(raw)).to.be.revertedWithCustomError(f.system.rec, "RecTokenInvalidId");
       }
+      // A vintage wider than its 24 bits would alias another technology's class.
+      await expect(f.system.rec.certificateId(meter, (1n << 24n) + 202601n, TECH.Solar, 1))
+        .to.be.revertedWithCustomError(f.system.rec, "RecTokenInvalidVintage")
+        .withArgs((1n << 24n) + 202601n);
       const tooWide = (1n << 224n) | certificateId({ meter, vintage: 202611, technology: "Solar", zone: 1 });
       await expect(f.system.rec.decodeCertificateId(tooWide))
         .to.be.revertedWithCustomError(f.system.rec, "RecTokenInvalidId")
