@@ -457,6 +457,9 @@ describe("RecToken", function () {
         ),
       ).to.deep.equal([500n, 100n, 0n]);
       expect(await f.system.rec.receiptCount()).to.equal(2n);
+      await expect(f.system.rec.claimedBalanceOfBatch([f.bob.address], [recId, recId]))
+        .to.be.revertedWithCustomError(f.system.rec, "ERC1155InvalidArrayLength")
+        .withArgs(2n, 1n);
     });
 
     it("test_retire_revertsForMoreThanHeldZeroAmountOrNoBeneficiary", async function () {
