@@ -2,17 +2,23 @@ import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { type ContractTransactionResponse, type Signer, getAddress, getCreateAddress } from "ethers";
 import {
+  BatchAuction__factory,
   Governance__factory,
+  MockStablecoin__factory,
+  PriceFeedMock__factory,
   KwhToken__factory,
   MeterRegistry__factory,
   ReadingOracle__factory,
   RecToken__factory,
+  type BatchAuction,
   type Governance,
+  type MockStablecoin,
   type KwhToken,
   type MeterRegistry,
   type ReadingOracle,
   type RecToken,
 } from "../types/ethers-contracts/index.js";
+import type { IBatchAuction } from "../types/ethers-contracts/market/BatchAuction.js";
 import { InputError } from "./errors.js";
 import { DEFAULT_INTERVAL_LENGTH } from "./intervals.js";
 
@@ -34,6 +40,36 @@ export interface DeployParams {
   admin?: string;
   /** Execution delay, seconds, on the admin's powers (0 for local networks; days in production). */
   adminDelay?: number;
+  /** The call market; defaults suit a local network (a mock stablecoin and mock tariff feeds are deployed). */
+  market?: MarketParams;
+}
+
+/** The call market's payment token, tariff feeds, treasury and parameters (see docs/auction.md). */
+export interface MarketParams {
+  /** A 6-decimal stablecoin with ERC-2612 permit; default: a MockStablecoin deployed alongside. */
+  paymentToken?: string;
+  /** Chainlink feeds of the feed-in and retail tariffs per kWh; default: mocks at 0.05 and 0.40 (8 decimals). */
+  floorFeed?: string;
+  ceilingFeed?: string;
+  /** Receives non-reveal penalties; default: the deployer. */
+  treasury?: string;
+  params?: Partial<IBatchAuction.ParamsStruct>;
+}
+
+/** Default market parameters for an interval length (seconds). */
+export function defaultMarketParams(intervalLength: bigint): IBatchAuction.ParamsStruct {
+  return {
+    commitWindow: 4n * intervalLength,
+    revealWindow: intervalLength / 3n,
+    gateLead: intervalLength,
+    settlementWindow: 4n * intervalLength,
+    minDeposit: 1_000_000n, // 1.00 of the stablecoin
+    tickSize: 100n, // 0.0001 per kWh
+    maxOrders: 1_500,
+    sellerBondBps: 2_000,
+    nonRevealPenaltyBps: 5_000,
+    maxFeedAge: 86_400n, // tariffs are daily
+  };
 }
 
 /** One deployed contract as `deployments/<network>.json` records it. */
@@ -65,7 +101,14 @@ export interface Deployment {
     ReadingOracle: DeployedContract;
     RecToken: DeployedContract;
     KwhToken: DeployedContract;
+    BatchAuction: DeployedContract;
+    /** Present when the deployment created its own stablecoin and tariff feeds (local networks). */
+    MockStablecoin?: DeployedContract;
+    FloorFeed?: DeployedContract;
+    CeilingFeed?: DeployedContract;
   };
+  /** The market's payment token and feeds (deployed mocks or the given addresses). */
+  market?: { paymentToken: string; floorFeed: string; ceilingFeed: string; treasury: string };
   roleTxs: string[];
 }
 
@@ -76,6 +119,9 @@ export interface System {
   oracle: ReadingOracle;
   kwh: KwhToken;
   rec: RecToken;
+  auction: BatchAuction;
+  /** The payment token, typed as the mock (on real networks only its ERC-20 functions exist). */
+  paymentToken: MockStablecoin;
 }
 
 async function record(
@@ -154,6 +200,31 @@ export async function deploySystem(
     settlementWindow,
   ]);
 
+  const m = params.market ?? {};
+  const extra: Partial<Deployment["contracts"]> = {};
+  let paymentToken = m.paymentToken;
+  if (paymentToken === undefined) {
+    const token = await new MockStablecoin__factory(deployer).deploy();
+    extra.MockStablecoin = await record(token, []);
+    paymentToken = extra.MockStablecoin.address;
+  }
+  const feed = async (given: string | undefined, answer: bigint, key: "FloorFeed" | "CeilingFeed") => {
+    if (given !== undefined) return getAddress(given);
+    const f = await new PriceFeedMock__factory(deployer).deploy(8, answer);
+    extra[key] = await record(f, [8, answer]);
+    return extra[key].address;
+  };
+  const floorFeed = await feed(m.floorFeed, 5_000_000n, "FloorFeed");
+  const ceilingFeed = await feed(m.ceilingFeed, 40_000_000n, "CeilingFeed");
+  const treasury = getAddress(m.treasury ?? from);
+  const marketParams = { ...defaultMarketParams(intervalLength), ...m.params };
+  const auctionArgs = [registryRec.address, paymentToken, floorFeed, ceilingFeed, treasury, marketParams] as const;
+  const auction = await new BatchAuction__factory(deployer).deploy(...auctionArgs);
+  const auctionRec = await record(auction, [
+    ...auctionArgs.slice(0, 5),
+    Object.fromEntries(Object.entries(marketParams).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v])),
+  ]);
+
   const roleTxs: string[] = [];
   const send = async (p: Promise<ContractTransactionResponse>) => {
     const tx = await p;
@@ -226,10 +297,14 @@ export async function deploySystem(
       ReadingOracle: oracleRec,
       RecToken: recRec,
       KwhToken: kwhRec,
+      BatchAuction: auctionRec,
+      ...extra,
     },
+    market: { paymentToken: getAddress(paymentToken), floorFeed, ceilingFeed, treasury },
     roleTxs,
   };
-  return { system: { governance, registry, oracle, kwh, rec }, deployment };
+  const token = MockStablecoin__factory.connect(paymentToken, deployer);
+  return { system: { governance, registry, oracle, kwh, rec, auction, paymentToken: token }, deployment };
 }
 
 /** Typed handles of a recorded deployment. */
@@ -241,6 +316,11 @@ export function attachSystem(deployment: Deployment, runner: Signer): System {
     oracle: ReadingOracle__factory.connect(c.ReadingOracle.address, runner),
     kwh: KwhToken__factory.connect(c.KwhToken.address, runner),
     rec: RecToken__factory.connect(c.RecToken.address, runner),
+    auction: BatchAuction__factory.connect(c.BatchAuction.address, runner),
+    paymentToken: MockStablecoin__factory.connect(
+      deployment.market?.paymentToken ?? c.MockStablecoin?.address ?? "",
+      runner,
+    ),
   };
 }
 
@@ -250,6 +330,7 @@ export const SYSTEM_INTERFACES = [
   ReadingOracle__factory.createInterface(),
   KwhToken__factory.createInterface(),
   RecToken__factory.createInterface(),
+  BatchAuction__factory.createInterface(),
   Governance__factory.createInterface(),
 ];
 

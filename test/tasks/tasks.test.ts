@@ -36,7 +36,13 @@ describe("tasks (over JSON-RPC, as an operator runs them)", function () {
       "ReadingOracle",
       "RecToken",
       "KwhToken",
+      "BatchAuction",
+      "MockStablecoin",
+      "FloorFeed",
+      "CeilingFeed",
     ]);
+    expect(d.market.paymentToken).to.equal(d.contracts.MockStablecoin.address);
+    expect(d.contracts.BatchAuction.args[1]).to.equal(d.contracts.MockStablecoin.address);
     expect(d.contracts.RecToken.args[2]).to.equal(d.contracts.KwhToken.address);
     for (const c of Object.values(d.contracts) as { address: string; txHash: string; block: number }[]) {
       expect(c.address).to.match(/^0x[0-9a-fA-F]{40}$/);

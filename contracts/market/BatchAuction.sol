@@ -1,0 +1,640 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IBatchAuction} from "../interfaces/IBatchAuction.sol";
+import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
+import {ZonalClearing} from "../libraries/ZonalClearing.sol";
+
+/// @title BatchAuction
+/// @notice Sealed-bid call markets, one per delivery interval, cleared at one price per zone within the zones'
+/// capacities (docs/auction.md). Revealed orders are aggregated per (zone, price tick) as they arrive, so clearing
+/// reads price levels, not orders, and each order's fill is computed on demand from its zone's result.
+contract BatchAuction is IBatchAuction {
+    using SafeERC20 for IERC20;
+
+    /*//////////////////////////////////////////////////////////////
+                          CONSTANTS AND IMMUTABLES
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Most zones one auction clears.
+    uint256 public constant MAX_ZONES = 16;
+
+    /// @notice Meters, their owners, zones and capacities; the interval length.
+    IMeterRegistry public immutable registry;
+    /// @notice The payment token (a 6-decimal stablecoin with ERC-2612 permit).
+    IERC20 public immutable paymentToken;
+    /// @notice Feed-in tariff: the lowest limit price of the day.
+    AggregatorV3Interface public immutable floorFeed;
+    /// @notice Retail tariff: the highest limit price of the day.
+    AggregatorV3Interface public immutable ceilingFeed;
+    /// @notice Receives the penalties of unrevealed commitments.
+    address public immutable treasury;
+    /// @notice Delivery interval length, seconds.
+    uint64 public immutable intervalLength;
+
+    uint64 private immutable _commitWindow;
+    uint64 private immutable _revealWindow;
+    uint64 private immutable _gateLead;
+    uint64 private immutable _settlementWindow;
+    uint128 private immutable _minDeposit;
+    uint64 private immutable _tickSize;
+    uint32 private immutable _maxOrders;
+    uint16 private immutable _sellerBondBps;
+    uint16 private immutable _nonRevealPenaltyBps;
+    uint64 private immutable _maxFeedAge;
+    /// @dev 10^(token decimals): a price per kWh times Wh divided by 1000 is a payment in base units.
+    uint256 private immutable _tokenUnit;
+
+    /*//////////////////////////////////////////////////////////////
+                                 STORAGE
+    //////////////////////////////////////////////////////////////*/
+
+    struct AuctionState {
+        uint32 commits;
+        uint64 floor;
+        uint64 ceiling;
+        bool cleared;
+        uint64 systemPrice;
+    }
+
+    struct Commitment {
+        uint96 collateral;
+        bool committed;
+    }
+
+    /// @dev One slot: the revealed order and the quantity of its price level revealed before it.
+    struct Revealed {
+        Side side;
+        uint32 zone;
+        uint64 quantityWh;
+        uint64 limitPrice;
+        uint64 cumBefore;
+        bool revealed;
+        bool withdrawn;
+    }
+
+    mapping(uint64 intervalId => AuctionState) private _auctions;
+    /// @dev Keyed by trader too: a copied commitment hash is the copier's own record and blocks no one.
+    mapping(uint64 intervalId => mapping(address trader => mapping(bytes32 commitment => Commitment)))
+        private _commitments;
+    mapping(uint64 intervalId => mapping(address trader => mapping(bytes32 commitment => Revealed))) private _orders;
+    mapping(uint64 intervalId => uint32[] zones) private _zonesOf;
+    /// @dev Sell Wh in the low 128 bits, buy Wh in the high 128 bits, per (zone, price tick).
+    mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 tick => uint256 sellAndBuy))) private _levels;
+    mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 word => uint256 bits))) private _ticks;
+    /// @dev Which words of `_ticks` are non-empty, and which words of `_words` are: clearing walks down from the top
+    /// level to the non-empty tick words only (one top word covers 2^24 ticks), whatever the price range and tick.
+    mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 summary => uint256 bits))) private _words;
+    mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 top => uint256 bits))) private _tops;
+    /// @dev `listed` is set at a zone's first reveal; the rest at clearing.
+    mapping(uint64 intervalId => mapping(uint32 zone => ZonalClearing.ZoneOutcome)) private _outcomes;
+
+    /*//////////////////////////////////////////////////////////////
+                               CONSTRUCTOR
+    //////////////////////////////////////////////////////////////*/
+
+    /// @param registry_ The MeterRegistry.
+    /// @param paymentToken_ The payment token (6 decimals in production).
+    /// @param floorFeed_ Chainlink feed of the feed-in tariff, in currency units per kWh.
+    /// @param ceilingFeed_ Chainlink feed of the retail tariff, in currency units per kWh.
+    /// @param treasury_ Receives non-reveal penalties.
+    /// @param p Windows, deposit, tick, caps, bond and penalty (see {IBatchAuction.Params}).
+    constructor(
+        IMeterRegistry registry_,
+        IERC20 paymentToken_,
+        AggregatorV3Interface floorFeed_,
+        AggregatorV3Interface ceilingFeed_,
+        address treasury_,
+        Params memory p
+    ) {
+        intervalLength = registry_.intervalLength();
+        if (p.gateLead < intervalLength) revert BatchAuctionInvalidParams("gateLead below one interval");
+        if (p.commitWindow == 0 || p.revealWindow == 0) revert BatchAuctionInvalidParams("empty window");
+        if (p.tickSize == 0) revert BatchAuctionInvalidParams("tickSize");
+        if (p.maxOrders == 0) revert BatchAuctionInvalidParams("maxOrders");
+        if (p.sellerBondBps > 10_000 || p.nonRevealPenaltyBps > 10_000) {
+            revert BatchAuctionInvalidParams("basis points above 10000");
+        }
+        if (treasury_ == address(0)) revert BatchAuctionInvalidParams("treasury");
+        registry = registry_;
+        paymentToken = paymentToken_;
+        floorFeed = floorFeed_;
+        ceilingFeed = ceilingFeed_;
+        treasury = treasury_;
+        _commitWindow = p.commitWindow;
+        _revealWindow = p.revealWindow;
+        _gateLead = p.gateLead;
+        _settlementWindow = p.settlementWindow;
+        _minDeposit = p.minDeposit;
+        _tickSize = p.tickSize;
+        _maxOrders = p.maxOrders;
+        _sellerBondBps = p.sellerBondBps;
+        _nonRevealPenaltyBps = p.nonRevealPenaltyBps;
+        _maxFeedAge = p.maxFeedAge;
+        _tokenUnit = 10 ** IERC20Metadata(address(paymentToken_)).decimals();
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                EXTERNAL
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc IBatchAuction
+    function commit(uint64 intervalId, bytes32 commitment, uint256 collateral) external {
+        _commit(intervalId, commitment, collateral);
+    }
+
+    /// @inheritdoc IBatchAuction
+    function commitWithPermit(
+        uint64 intervalId,
+        bytes32 commitment,
+        uint256 collateral,
+        uint256 deadline,
+        uint8 v,
+        bytes32 r,
+        bytes32 s
+    ) external {
+        // An allowance that suffices already (a larger approval, or this permit front-run) is kept as it is.
+        if (paymentToken.allowance(msg.sender, address(this)) < collateral) {
+            try IERC20Permit(address(paymentToken)).permit(msg.sender, address(this), collateral, deadline, v, r, s) {
+                // permitted
+            } catch {
+                // transferFrom below fails with the token's own error when there is no allowance
+            }
+        }
+        _commit(intervalId, commitment, collateral);
+    }
+
+    /// @inheritdoc IBatchAuction
+    function reveal(uint64 intervalId, Order calldata order, bytes32 salt) external {
+        _requirePhase(intervalId, Phase.Reveal);
+        bytes32 commitment = commitmentOf(intervalId, msg.sender, order, salt);
+        Commitment memory c = _commitments[intervalId][msg.sender][commitment];
+        if (!c.committed) revert BatchAuctionUnknownCommitment(intervalId, commitment);
+        Revealed storage slot = _orders[intervalId][msg.sender][commitment];
+        if (slot.revealed) revert BatchAuctionAlreadyRevealed(intervalId, commitment);
+        AuctionState storage a = _auctions[intervalId];
+        _validate(order, c.collateral, a.floor, a.ceiling);
+
+        uint64 cumBefore = _addToLevel(intervalId, order);
+        _orders[intervalId][msg.sender][commitment] = Revealed({
+            side: order.side,
+            zone: order.zone,
+            quantityWh: order.quantityWh,
+            limitPrice: order.limitPrice,
+            cumBefore: cumBefore,
+            revealed: true,
+            withdrawn: false
+        });
+        _emitRevealed(intervalId, commitment, order);
+    }
+
+    /// @inheritdoc IBatchAuction
+    function clear(uint64 intervalId) external {
+        _requirePhase(intervalId, Phase.Clearing);
+        AuctionState storage a = _auctions[intervalId];
+        uint32[] memory zoneIds = _sortedZones(intervalId);
+        ZonalClearing.Book memory book = _loadBook(intervalId, zoneIds, a.floor, a.ceiling);
+        (uint64 price, ZonalClearing.ZoneOutcome[] memory outcomes, uint64 traded, uint256 rent) = ZonalClearing.clear(
+            book,
+            a.floor,
+            a.ceiling
+        );
+        a.cleared = true;
+        a.systemPrice = price;
+        for (uint256 i = 0; i < zoneIds.length; ++i) {
+            ZonalClearing.ZoneOutcome memory o = outcomes[i];
+            _outcomes[intervalId][zoneIds[i]] = o;
+            emit ZoneCleared(
+                intervalId,
+                zoneIds[i],
+                o.price,
+                o.netExportWh,
+                o.congestion,
+                o.sellAtPriceWh,
+                o.sellAtPriceFilledWh,
+                o.buyAtPriceWh,
+                o.buyAtPriceFilledWh
+            );
+        }
+        emit AuctionCleared(intervalId, price, traded, rent);
+    }
+
+    /// @inheritdoc IBatchAuction
+    function withdraw(uint64 intervalId, bytes32 commitment) external {
+        Commitment memory c = _commitments[intervalId][msg.sender][commitment];
+        if (!c.committed) revert BatchAuctionUnknownCommitment(intervalId, commitment);
+        Revealed storage o = _orders[intervalId][msg.sender][commitment];
+        if (o.withdrawn) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
+        uint256 penalty;
+        if (o.revealed) {
+            _requirePhase(intervalId, Phase.Cleared);
+            (uint64 filled, ) = _fill(intervalId, o);
+            if (filled != 0) revert BatchAuctionCollateralLocked(intervalId, commitment, filled);
+        } else {
+            Phase p = phase(intervalId);
+            if (p != Phase.Clearing && p != Phase.Cleared) revert BatchAuctionWrongPhase(intervalId, Phase.Clearing, p);
+            penalty = (uint256(c.collateral) * _nonRevealPenaltyBps) / 10_000;
+        }
+        o.withdrawn = true;
+        uint256 refund = c.collateral - penalty;
+        emit CollateralWithdrawn(intervalId, msg.sender, commitment, refund, penalty);
+        if (penalty != 0) paymentToken.safeTransfer(treasury, penalty);
+        if (refund != 0) paymentToken.safeTransfer(msg.sender, refund);
+    }
+
+    /// @inheritdoc IBatchAuction
+    function fillOf(
+        uint64 intervalId,
+        address trader,
+        bytes32 commitment
+    ) external view returns (uint64 filledWh, uint64 price) {
+        Revealed storage o = _orders[intervalId][trader][commitment];
+        if (!o.revealed || !_auctions[intervalId].cleared) return (0, 0);
+        return _fill(intervalId, o);
+    }
+
+    /// @notice The day's bounds fixed for the auction (zero before its first commitment).
+    function bounds(uint64 intervalId) external view returns (uint64 floor, uint64 ceiling) {
+        AuctionState storage a = _auctions[intervalId];
+        return (a.floor, a.ceiling);
+    }
+
+    /// @notice Commitments made so far.
+    function commitCount(uint64 intervalId) external view returns (uint32) {
+        return _auctions[intervalId].commits;
+    }
+
+    /// @notice The system price after clearing (zero before).
+    function systemPrice(uint64 intervalId) external view returns (uint64) {
+        return _auctions[intervalId].systemPrice;
+    }
+
+    /// @notice A zone's clearing outcome (zero before clearing, but `listed` from its first reveal).
+    function zoneOutcome(uint64 intervalId, uint32 zone) external view returns (ZonalClearing.ZoneOutcome memory) {
+        return _outcomes[intervalId][zone];
+    }
+
+    /// @notice The zones with revealed orders, in order of their first reveal.
+    function zonesOf(uint64 intervalId) external view returns (uint32[] memory) {
+        return _zonesOf[intervalId];
+    }
+
+    /// @notice The construction parameters.
+    function params() external view returns (Params memory) {
+        return
+            Params({
+                commitWindow: _commitWindow,
+                revealWindow: _revealWindow,
+                gateLead: _gateLead,
+                settlementWindow: _settlementWindow,
+                minDeposit: _minDeposit,
+                tickSize: _tickSize,
+                maxOrders: _maxOrders,
+                sellerBondBps: _sellerBondBps,
+                nonRevealPenaltyBps: _nonRevealPenaltyBps,
+                maxFeedAge: _maxFeedAge
+            });
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                 PUBLIC
+    //////////////////////////////////////////////////////////////*/
+
+    /// @inheritdoc IBatchAuction
+    function commitmentOf(
+        uint64 intervalId,
+        address trader,
+        Order calldata order,
+        bytes32 salt
+    ) public view returns (bytes32) {
+        return keccak256(abi.encode(block.chainid, address(this), intervalId, trader, order, salt));
+    }
+
+    /// @inheritdoc IBatchAuction
+    function schedule(uint64 intervalId) public view returns (Schedule memory s) {
+        s.deliveryStart = intervalId * intervalLength;
+        if (s.deliveryStart < _gateLead + _revealWindow + _commitWindow)
+            revert BatchAuctionIntervalTooEarly(intervalId);
+        s.gateClosure = s.deliveryStart - _gateLead;
+        s.revealStart = s.gateClosure - _revealWindow;
+        s.commitStart = s.revealStart - _commitWindow;
+        s.settlementDeadline = s.deliveryStart + intervalLength + _settlementWindow;
+    }
+
+    /// @inheritdoc IBatchAuction
+    function phase(uint64 intervalId) public view returns (Phase) {
+        if (_auctions[intervalId].cleared) return Phase.Cleared;
+        Schedule memory s = schedule(intervalId);
+        if (block.timestamp < s.commitStart) return Phase.Scheduled;
+        if (block.timestamp < s.revealStart) return Phase.Commit;
+        if (block.timestamp < s.gateClosure) return Phase.Reveal;
+        return Phase.Clearing;
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                                PRIVATE
+    //////////////////////////////////////////////////////////////*/
+
+    function _commit(uint64 intervalId, bytes32 commitment, uint256 collateral) private {
+        _requirePhase(intervalId, Phase.Commit);
+        if (collateral < _minDeposit) revert BatchAuctionCollateralBelowMinimum(collateral, _minDeposit);
+        Commitment storage c = _commitments[intervalId][msg.sender][commitment];
+        if (c.committed) revert BatchAuctionCommitmentExists(intervalId, commitment);
+        AuctionState storage a = _auctions[intervalId];
+        uint32 commits = a.commits;
+        if (commits >= _maxOrders) revert BatchAuctionFull(intervalId, _maxOrders);
+        if (commits == 0) _setBounds(intervalId, a);
+        a.commits = commits + 1;
+        c.collateral = SafeCast.toUint96(collateral);
+        c.committed = true;
+        emit OrderCommitted(intervalId, msg.sender, commitment, collateral);
+        paymentToken.safeTransferFrom(msg.sender, address(this), collateral);
+    }
+
+    /// @dev Reads both feeds once per auction, converted to payment-token base units per kWh: the floor rounded
+    /// up and the ceiling down to the tick, so every accepted limit lies within both tariffs.
+    function _setBounds(uint64 intervalId, AuctionState storage a) private {
+        uint256 floor = _readFeed(floorFeed, Math.Rounding.Ceil);
+        uint256 ceiling = _readFeed(ceilingFeed, Math.Rounding.Floor);
+        floor = Math.ceilDiv(floor, _tickSize) * _tickSize;
+        ceiling = (ceiling / _tickSize) * _tickSize;
+        if (floor > ceiling) revert BatchAuctionInvertedBounds(floor, ceiling);
+
+        a.floor = SafeCast.toUint64(floor);
+        a.ceiling = SafeCast.toUint64(ceiling);
+        emit BoundsSet(intervalId, floor, ceiling);
+    }
+
+    function _readFeed(AggregatorV3Interface feed, Math.Rounding rounding) private view returns (uint256) {
+        (, int256 answer, , uint256 updatedAt, ) = feed.latestRoundData();
+        if (answer <= 0 || updatedAt + _maxFeedAge < block.timestamp) {
+            revert BatchAuctionStaleFeed(address(feed), answer, updatedAt);
+        }
+        return Math.mulDiv(uint256(answer), _tokenUnit, 10 ** feed.decimals(), rounding);
+    }
+
+    function _validate(Order calldata order, uint256 collateral, uint64 floor, uint64 ceiling) private view {
+        if (order.quantityWh == 0) revert BatchAuctionZeroQuantity();
+        if (order.limitPrice < floor || order.limitPrice > ceiling || order.limitPrice % _tickSize != 0) {
+            revert BatchAuctionInvalidPrice(order.limitPrice, floor, ceiling, _tickSize);
+        }
+        // quantity × limit, Wh × base units per kWh / 1000 = base units; rounded up for what must be covered.
+        uint256 value = Math.ceilDiv(uint256(order.quantityWh) * order.limitPrice, 1000);
+        uint256 required;
+        if (order.side == Side.Buy) {
+            if (order.meter != address(0)) revert BatchAuctionBuyerMeter(order.meter);
+            if (!registry.getZone(order.zone).configured) revert BatchAuctionUnknownZone(order.zone);
+            required = value;
+        } else {
+            // A meter's zone is always configured: registering or moving a meter requires it.
+            (
+                address owner,
+                uint32 zone,
+                ,
+                IMeterRegistry.MeterStatus status,
+                IMeterRegistry.Technology tech,
+
+            ) = registry.claimInfo(order.meter, 0);
+            if (
+                status != IMeterRegistry.MeterStatus.Active ||
+                owner != msg.sender ||
+                zone != order.zone ||
+                tech == IMeterRegistry.Technology.LoadOnly
+            ) revert BatchAuctionInvalidSellerMeter(order.meter, msg.sender, order.zone);
+            uint64 maxWh = registry.maxWhPerInterval(order.meter);
+            if (order.quantityWh > maxWh) revert BatchAuctionQuantityAboveCapacity(order.quantityWh, maxWh);
+            required = Math.ceilDiv(value * _sellerBondBps, 10_000);
+        }
+        if (collateral < required) revert BatchAuctionInsufficientCollateral(collateral, required);
+    }
+
+    /// @dev Adds the order to its (zone, tick) level; returns the level's quantity on the order's side before it.
+    function _addToLevel(uint64 intervalId, Order calldata order) private returns (uint64 cumBefore) {
+        uint256 tick = order.limitPrice / _tickSize;
+        uint256 level = _levels[intervalId][order.zone][tick];
+        if (level == 0) _firstInLevel(intervalId, order.zone, tick);
+        if (order.side == Side.Sell) {
+            cumBefore = SafeCast.toUint64(uint128(level));
+            level += order.quantityWh;
+        } else {
+            cumBefore = SafeCast.toUint64(level >> 128);
+            level += uint256(order.quantityWh) << 128;
+        }
+        _levels[intervalId][order.zone][tick] = level;
+    }
+
+    function _emitRevealed(uint64 intervalId, bytes32 commitment, Order calldata order) private {
+        emit OrderRevealed(
+            intervalId,
+            msg.sender,
+            commitment,
+            order.side,
+            order.zone,
+            order.quantityWh,
+            order.limitPrice,
+            order.meter
+        );
+    }
+
+    /// @dev A new (zone, tick) level: mark the tick; for a new bitmap word mark it in the summary and, for a new
+    /// zone, list the zone.
+    function _firstInLevel(uint64 intervalId, uint32 zone, uint256 tick) private {
+        mapping(uint256 => uint256) storage words = _ticks[intervalId][zone];
+        uint256 w = tick >> 8;
+        uint256 word = words[w];
+        if (word == 0) {
+            ZonalClearing.ZoneOutcome storage outcome = _outcomes[intervalId][zone];
+            if (!outcome.listed) {
+                if (_zonesOf[intervalId].length >= MAX_ZONES) revert BatchAuctionTooManyZones(intervalId, MAX_ZONES);
+                _zonesOf[intervalId].push(zone);
+                outcome.listed = true;
+            }
+            uint256 summary = _words[intervalId][zone][w >> 8];
+            if (summary == 0) _tops[intervalId][zone][w >> 16] |= 1 << ((w >> 8) & 0xff);
+            _words[intervalId][zone][w >> 8] = summary | (1 << (w & 0xff));
+        }
+        words[w] = word | (1 << (tick & 0xff));
+    }
+
+    /// @dev The auction's zones in ascending id (the order the clearing shares slack in).
+    function _sortedZones(uint64 intervalId) private view returns (uint32[] memory zones) {
+        zones = _zonesOf[intervalId];
+        for (uint256 i = 1; i < zones.length; ++i) {
+            uint32 z = zones[i];
+            uint256 j = i;
+            while (j > 0 && zones[j - 1] > z) {
+                zones[j] = zones[j - 1];
+                --j;
+            }
+            zones[j] = z;
+        }
+    }
+
+    /// @dev Every zone's non-empty price levels, merged in ascending price: walks the summary bitmaps to the
+    /// non-empty tick words (in ascending order, the union over zones), and each word's ticks likewise.
+    function _loadBook(
+        uint64 intervalId,
+        uint32[] memory zoneIds,
+        uint64 floor,
+        uint64 ceiling
+    ) private view returns (ZonalClearing.Book memory book) {
+        uint256 n = zoneIds.length;
+        book.exportCapWh = new uint256[](n);
+        book.importCapWh = new uint256[](n);
+        book.totalSell = new uint256[](n);
+        book.totalBuy = new uint256[](n);
+        uint256 count;
+        for (uint256 z = 0; z < n; ++z) {
+            IMeterRegistry.Zone memory cfg = registry.getZone(zoneIds[z]);
+            book.exportCapWh[z] = (uint256(cfg.exportCapacityW) * intervalLength) / 3600;
+            book.importCapWh[z] = (uint256(cfg.importCapacityW) * intervalLength) / 3600;
+            count += _countLevels(intervalId, zoneIds[z], floor, ceiling);
+        }
+        book.prices = new uint256[](count);
+        book.zoneOf = new uint256[](count);
+        book.sells = new uint256[](count);
+        book.buys = new uint256[](count);
+        uint256 k;
+        uint256[] memory tops = new uint256[](n);
+        for (uint256 t = (floor / _tickSize) >> 24; t <= (ceiling / _tickSize) >> 24; ++t) {
+            uint256 union;
+            for (uint256 z = 0; z < n; ++z) {
+                tops[z] = _tops[intervalId][zoneIds[z]][t];
+                union |= tops[z];
+            }
+            while (union != 0) {
+                uint256 si = (t << 8) | _lowestBit(union);
+                union &= union - 1;
+                k = _appendSummary(intervalId, zoneIds, tops, si, book, k);
+            }
+        }
+    }
+
+    /// @dev Appends the levels under summary word `si` of every zone whose top word marks it; returns the next index.
+    function _appendSummary(
+        uint64 intervalId,
+        uint32[] memory zoneIds,
+        uint256[] memory tops,
+        uint256 si,
+        ZonalClearing.Book memory book,
+        uint256 k
+    ) private view returns (uint256) {
+        uint256[] memory summaries = new uint256[](zoneIds.length);
+        uint256 union;
+        for (uint256 z = 0; z < zoneIds.length; ++z) {
+            if (tops[z] & (1 << (si & 0xff)) == 0) continue;
+            summaries[z] = _words[intervalId][zoneIds[z]][si];
+            union |= summaries[z];
+        }
+        while (union != 0) {
+            uint256 bit = _lowestBit(union);
+            union &= union - 1;
+            k = _appendWord(intervalId, zoneIds, summaries, (si << 8) | bit, book, k);
+        }
+        return k;
+    }
+
+    /// @dev The number of the zone's non-empty levels, walking down from its top-level words.
+    function _countLevels(
+        uint64 intervalId,
+        uint32 zone,
+        uint64 floor,
+        uint64 ceiling
+    ) private view returns (uint256 n) {
+        for (uint256 t = (floor / _tickSize) >> 24; t <= (ceiling / _tickSize) >> 24; ++t) {
+            uint256 top = _tops[intervalId][zone][t];
+            while (top != 0) {
+                uint256 si = (t << 8) | _lowestBit(top);
+                top &= top - 1;
+                uint256 summary = _words[intervalId][zone][si];
+                while (summary != 0) {
+                    n += _popCount(_ticks[intervalId][zone][(si << 8) | _lowestBit(summary)]);
+                    summary &= summary - 1;
+                }
+            }
+        }
+    }
+
+    /// @dev Appends the levels of tick word `w` of every zone whose summary marks it, in ascending tick; returns
+    /// the next index.
+    function _appendWord(
+        uint64 intervalId,
+        uint32[] memory zoneIds,
+        uint256[] memory summaries,
+        uint256 w,
+        ZonalClearing.Book memory book,
+        uint256 k
+    ) private view returns (uint256) {
+        uint256[] memory words = new uint256[](zoneIds.length);
+        uint256 union;
+        for (uint256 z = 0; z < zoneIds.length; ++z) {
+            if (summaries[z] & (1 << (w & 0xff)) == 0) continue;
+            words[z] = _ticks[intervalId][zoneIds[z]][w];
+            union |= words[z];
+        }
+        while (union != 0) {
+            uint256 tick = (w << 8) | _lowestBit(union);
+            union &= union - 1;
+            k = _appendTick(intervalId, zoneIds, words, tick, book, k);
+        }
+        return k;
+    }
+
+    /// @dev Appends the levels of every zone with orders at `tick` to `book` from index `k`; returns the next index.
+    function _appendTick(
+        uint64 intervalId,
+        uint32[] memory zoneIds,
+        uint256[] memory words,
+        uint256 tick,
+        ZonalClearing.Book memory book,
+        uint256 k
+    ) private view returns (uint256) {
+        for (uint256 z = 0; z < zoneIds.length; ++z) {
+            if (words[z] & (1 << (tick & 0xff)) == 0) continue;
+            uint256 level = _levels[intervalId][zoneIds[z]][tick];
+            book.prices[k] = tick * _tickSize;
+            book.zoneOf[k] = z;
+            book.sells[k] = uint128(level);
+            book.buys[k] = level >> 128;
+            book.totalSell[z] += uint128(level);
+            book.totalBuy[z] += level >> 128;
+            ++k;
+        }
+        return k;
+    }
+
+    function _fill(uint64 intervalId, Revealed storage o) private view returns (uint64 filledWh, uint64 price) {
+        ZonalClearing.ZoneOutcome storage z = _outcomes[intervalId][o.zone];
+        price = z.price;
+        bool sell = o.side == Side.Sell;
+        if (sell ? o.limitPrice < price : o.limitPrice > price) return (o.quantityWh, price);
+        if (o.limitPrice != price) return (0, price);
+        uint256 total = sell ? z.sellAtPriceWh : z.buyAtPriceWh;
+        uint256 filled = sell ? z.sellAtPriceFilledWh : z.buyAtPriceFilledWh;
+        uint256 cum = o.cumBefore;
+        filledWh = uint64(((cum + o.quantityWh) * filled) / total - (cum * filled) / total);
+    }
+
+    function _requirePhase(uint64 intervalId, Phase expected) private view {
+        Phase actual = phase(intervalId);
+        if (actual != expected) revert BatchAuctionWrongPhase(intervalId, expected, actual);
+    }
+
+    function _popCount(uint256 x) private pure returns (uint256 n) {
+        while (x != 0) {
+            x &= x - 1;
+            ++n;
+        }
+    }
+
+    function _lowestBit(uint256 x) private pure returns (uint256) {
+        return Math.log2(x & (~x + 1));
+    }
+}
