@@ -10,6 +10,10 @@ interface Args {
   settlementWindow: number;
   admin: string;
   adminDelay: number;
+  paymentToken: string;
+  floorFeed: string;
+  ceilingFeed: string;
+  treasury: string;
   out: string;
 }
 
@@ -29,6 +33,12 @@ export default action<Args>(async (args, hre) => {
     settlementWindow: BigInt(args.settlementWindow),
     admin: args.admin === "" ? undefined : parseAddress(args.admin, "admin"),
     adminDelay: args.adminDelay,
+    market: {
+      paymentToken: args.paymentToken === "" ? undefined : parseAddress(args.paymentToken, "payment token"),
+      floorFeed: args.floorFeed === "" ? undefined : parseAddress(args.floorFeed, "floor feed"),
+      ceilingFeed: args.ceilingFeed === "" ? undefined : parseAddress(args.ceilingFeed, "ceiling feed"),
+      treasury: args.treasury === "" ? undefined : parseAddress(args.treasury, "treasury"),
+    },
   });
   const path = writeDeployment(args.out || DEPLOYMENTS_DIR, deployment);
   for (const [name, c] of Object.entries(deployment.contracts)) console.log(`${name.padEnd(14)} ${c.address}`);

@@ -3,7 +3,10 @@ import { ArgumentType } from "hardhat/types/arguments";
 
 /** Every Microgrid Exchange task. Definitions only: the work is in `src/ops`, the printing in `tasks/*.ts`. */
 export const microgridTasks = [
-  task("deploy", "Deploy Governance, MeterRegistry, ReadingOracle and KwhToken; write deployments/<network>.json")
+  task(
+    "deploy",
+    "Deploy Governance, MeterRegistry, ReadingOracle, KwhToken, RecToken and BatchAuction; write deployments/<network>.json",
+  )
     .addOption({
       name: "intervalLength",
       description: "Delivery interval, seconds",
@@ -34,6 +37,22 @@ export const microgridTasks = [
       type: ArgumentType.INT,
       defaultValue: 0,
     })
+    .addOption({
+      name: "paymentToken",
+      description: "The market's 6-decimal stablecoin (default: deploy a MockStablecoin)",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "floorFeed",
+      description: "Chainlink feed of the feed-in tariff per kWh (default: a mock at 0.05)",
+      defaultValue: "",
+    })
+    .addOption({
+      name: "ceilingFeed",
+      description: "Chainlink feed of the retail tariff per kWh (default: a mock at 0.40)",
+      defaultValue: "",
+    })
+    .addOption({ name: "treasury", description: "Receives non-reveal penalties (default: deployer)", defaultValue: "" })
     .addOption({
       name: "out",
       description: "Deployments folder (default: deployments, or $DEPLOYMENTS_DIR)",
@@ -171,5 +190,51 @@ export const microgridTasks = [
     .addOption({ name: "meter", defaultValue: "", description: "Only this meter" })
     .addFlag({ name: "json", description: "Print JSON" })
     .setAction(() => import("./rec.js").then((m) => ({ default: m.issuance })))
+    .build(),
+
+  emptyTask("auction", "Sealed-bid call market: commit, reveal, clear, inspect").build(),
+  task(["auction", "status"], "Show an auction's phase, schedule, bounds, commitments and result")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./auction.js").then((m) => ({ default: m.status })))
+    .build(),
+  task(["auction", "commit"], "Commit a sealed order; writes its order and salt file (needed to reveal)")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .addOption({ name: "side", defaultValue: "", description: "buy or sell" })
+    .addOption({ name: "zone", defaultValue: "", description: "Zone id" })
+    .addOption({ name: "quantity", defaultValue: "", description: "Wh" })
+    .addOption({ name: "price", defaultValue: "", description: "Limit price, payment-token base units per kWh" })
+    .addOption({ name: "meter", defaultValue: "", description: "Sellers: their generating meter in the zone" })
+    .addOption({
+      name: "collateral",
+      defaultValue: "",
+      description: "Base units (default: what the order needs; more hides its size)",
+    })
+    .addOption({ name: "from", defaultValue: "", description: "Account to send from (default: account 0)" })
+    .addOption({
+      name: "out",
+      defaultValue: "",
+      description: "Order and salt file (default: orders/<network>/<interval>-<commitment>.json)",
+    })
+    .setAction(() => import("./auction.js").then((m) => ({ default: m.commit })))
+    .build(),
+  task(["auction", "reveal"], "Reveal an order from the file `auction commit` wrote")
+    .addOption({ name: "file", defaultValue: "", description: "Order and salt file" })
+    .addOption({ name: "from", defaultValue: "", description: "The order's trader (default: account 0)" })
+    .setAction(() => import("./auction.js").then((m) => ({ default: m.reveal })))
+    .build(),
+  task(["auction", "clear"], "Clear an auction after gate closure (anyone may)")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .setAction(() => import("./auction.js").then((m) => ({ default: m.clear })))
+    .build(),
+  task(["auction", "book"], "Revealed orders, fills and zone prices from events, checked against the reference")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./auction.js").then((m) => ({ default: m.book })))
+    .build(),
+  task(["auction", "fund"], "Mint the deployment's MockStablecoin to an account (local networks)")
+    .addOption({ name: "account", defaultValue: "", description: "Account to fund" })
+    .addOption({ name: "amount", defaultValue: "", description: "Base units (6 decimals: 1000000 = 1.00)" })
+    .setAction(() => import("./auction.js").then((m) => ({ default: m.fund })))
     .build(),
 ];
