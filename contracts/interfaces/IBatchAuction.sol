@@ -12,13 +12,15 @@ interface IBatchAuction {
         Sell
     }
 
-    /// @notice Where an auction stands, by time and by what happened.
+    /// @notice Where an auction stands, by time and by what happened. An auction nobody cleared before delivery
+    /// started is `Void`: it can no longer clear, and every commitment's collateral can be withdrawn.
     enum Phase {
         Scheduled,
         Commit,
         Reveal,
         Clearing,
-        Cleared
+        Cleared,
+        Void
     }
 
     /// @notice How a zone cleared.
@@ -174,12 +176,12 @@ interface IBatchAuction {
     /// @notice Opens the sender's commitment to `order` with `salt`.
     function reveal(uint64 intervalId, Order calldata order, bytes32 salt) external;
 
-    /// @notice Clears the auction after gate closure (permissionless, once).
+    /// @notice Clears the auction between gate closure and the start of delivery (permissionless, once).
     function clear(uint64 intervalId) external;
 
-    /// @notice Returns the sender's collateral: all of it for a revealed order that did not fill (after clearing),
-    /// all but the penalty for an unrevealed commitment (from gate closure). A filled order's collateral stays
-    /// locked for settlement.
+    /// @notice Returns the sender's collateral: all of it for a revealed order that did not fill (after clearing)
+    /// or of a void auction, all but the penalty for an unrevealed commitment (from gate closure). A filled
+    /// order's collateral stays locked for settlement.
     function withdraw(uint64 intervalId, bytes32 commitment) external;
 
     /// @notice The commitment a trader makes for `order` with `salt` (chain and contract bound).

@@ -233,13 +233,18 @@ contract BatchAuction is IBatchAuction {
         Revealed storage o = _orders[intervalId][msg.sender][commitment];
         if (o.withdrawn) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
         uint256 penalty;
+        Phase p = phase(intervalId);
         if (o.revealed) {
-            _requirePhase(intervalId, Phase.Cleared);
-            (uint64 filled, ) = _fill(intervalId, o);
-            if (filled != 0) revert BatchAuctionCollateralLocked(intervalId, commitment, filled);
+            // A void auction (not cleared before delivery) returns everything; otherwise wait for the clearing.
+            if (p != Phase.Void) {
+                if (p != Phase.Cleared) revert BatchAuctionWrongPhase(intervalId, Phase.Cleared, p);
+                (uint64 filled, ) = _fill(intervalId, o);
+                if (filled != 0) revert BatchAuctionCollateralLocked(intervalId, commitment, filled);
+            }
         } else {
-            Phase p = phase(intervalId);
-            if (p != Phase.Clearing && p != Phase.Cleared) revert BatchAuctionWrongPhase(intervalId, Phase.Clearing, p);
+            if (p != Phase.Clearing && p != Phase.Cleared && p != Phase.Void) {
+                revert BatchAuctionWrongPhase(intervalId, Phase.Clearing, p);
+            }
             penalty = (uint256(c.collateral) * _nonRevealPenaltyBps) / 10_000;
         }
         o.withdrawn = true;
@@ -335,7 +340,8 @@ contract BatchAuction is IBatchAuction {
         if (block.timestamp < s.commitStart) return Phase.Scheduled;
         if (block.timestamp < s.revealStart) return Phase.Commit;
         if (block.timestamp < s.gateClosure) return Phase.Reveal;
-        return Phase.Clearing;
+        if (block.timestamp < s.deliveryStart) return Phase.Clearing;
+        return Phase.Void;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -526,17 +532,18 @@ contract BatchAuction is IBatchAuction {
         ZonalClearing.Book memory book,
         uint256 k
     ) private view returns (uint256) {
-        uint256[] memory summaries = new uint256[](zoneIds.length);
+        // Scratch rows reused for every tick word below (memory is never freed): [0] summaries, [1] tick words.
+        uint256[][2] memory scratch = [new uint256[](zoneIds.length), new uint256[](zoneIds.length)];
         uint256 union;
         for (uint256 z = 0; z < zoneIds.length; ++z) {
             if (tops[z] & (1 << (si & 0xff)) == 0) continue;
-            summaries[z] = _words[intervalId][zoneIds[z]][si];
-            union |= summaries[z];
+            scratch[0][z] = _words[intervalId][zoneIds[z]][si];
+            union |= scratch[0][z];
         }
         while (union != 0) {
             uint256 bit = _lowestBit(union);
             union &= union - 1;
-            k = _appendWord(intervalId, zoneIds, summaries, (si << 8) | bit, book, k);
+            k = _appendWord(intervalId, zoneIds, scratch, (si << 8) | bit, book, k);
         }
         return k;
     }
@@ -567,16 +574,15 @@ contract BatchAuction is IBatchAuction {
     function _appendWord(
         uint64 intervalId,
         uint32[] memory zoneIds,
-        uint256[] memory summaries,
+        uint256[][2] memory scratch,
         uint256 w,
         ZonalClearing.Book memory book,
         uint256 k
     ) private view returns (uint256) {
-        uint256[] memory words = new uint256[](zoneIds.length);
+        uint256[] memory words = scratch[1];
         uint256 union;
         for (uint256 z = 0; z < zoneIds.length; ++z) {
-            if (summaries[z] & (1 << (w & 0xff)) == 0) continue;
-            words[z] = _ticks[intervalId][zoneIds[z]][w];
+            words[z] = scratch[0][z] & (1 << (w & 0xff)) == 0 ? 0 : _ticks[intervalId][zoneIds[z]][w];
             union |= words[z];
         }
         while (union != 0) {

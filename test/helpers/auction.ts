@@ -11,7 +11,7 @@ import { deployFixture, ethers, INTERVAL, networkHelpers, type Fixture } from ".
 
 /** `IBatchAuction.Side`, `Phase` and `Congestion` as the ABI numbers them. */
 export const SIDE = { Buy: 0, Sell: 1 } as const;
-export const PHASE = { Scheduled: 0, Commit: 1, Reveal: 2, Clearing: 3, Cleared: 4 } as const;
+export const PHASE = { Scheduled: 0, Commit: 1, Reveal: 2, Clearing: 3, Cleared: 4, Void: 5 } as const;
 export const CONGESTION = { None: 0, Export: 1, Import: 2 } as const;
 
 /** One US dollar in the mock stablecoin's base units (6 decimals). */

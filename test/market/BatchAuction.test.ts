@@ -367,11 +367,11 @@ describe("BatchAuction", function () {
       await expect(f.auction.clear(1n))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionIntervalTooEarly")
         .withArgs(1n);
-      // The first interval whose auction opens at or after 1970 has a schedule (long past: it is in clearing).
+      // The first interval whose auction opens at or after 1970 has a schedule (long past and never cleared: void).
       const s = await f.auction.schedule(firstValid);
       expect(s.commitStart).to.equal(firstValid * INTERVAL - lead);
       expect(s.deliveryStart).to.equal(firstValid * INTERVAL);
-      expect(await f.auction.phase(firstValid)).to.equal(PHASE.Clearing);
+      expect(await f.auction.phase(firstValid)).to.equal(PHASE.Void);
     });
 
     it("test_futureInterval_isScheduled", async function () {
@@ -394,8 +394,7 @@ describe("BatchAuction", function () {
         [s.revealStart, PHASE.Reveal],
         [s.gateClosure - 1n, PHASE.Reveal],
         [s.gateClosure, PHASE.Clearing],
-        [s.deliveryStart, PHASE.Clearing],
-        [s.settlementDeadline + 1n, PHASE.Clearing],
+        [s.deliveryStart - 2n, PHASE.Clearing], // the clear below mines one second later, still before delivery
       ];
       for (const [t, phase] of steps) {
         await time.increaseTo(t);
@@ -403,8 +402,36 @@ describe("BatchAuction", function () {
       }
       await (await f.auction.clear(id)).wait();
       expect(await f.auction.phase(id)).to.equal(PHASE.Cleared);
+      await time.increaseTo(s.settlementDeadline + 1n);
+      expect(await f.auction.phase(id)).to.equal(PHASE.Cleared);
       // The next interval's auction is independent.
       expect(await f.auction.phase(id + 100n)).to.equal(PHASE.Scheduled);
+    });
+  });
+
+  describe("void auctions", function () {
+    it("test_void_anAuctionNotClearedBeforeDeliveryCannotClearAndRefundsEveryRevealedOrder", async function () {
+      const f = await loadFixture(commitPhaseFixture);
+      const order = buy(1, 1_000n, 200_000n);
+      const c = await commitOrder(f, f.alice, f.id, order, 1_000_000_000n, salt(7));
+      const hidden = await commitOrder(f, f.bob, f.id, buy(1, 1n, FLOOR), 2n * USD, salt(8));
+      await toPhase(f, f.id, "reveal");
+      await (await f.auction.connect(f.alice).reveal(f.id, order, salt(7))).wait();
+      const s = await f.auction.schedule(f.id);
+      await time.increaseTo(s.deliveryStart);
+      expect(await f.auction.phase(f.id)).to.equal(PHASE.Void);
+      await expect(f.auction.clear(f.id))
+        .to.be.revertedWithCustomError(f.auction, "BatchAuctionWrongPhase")
+        .withArgs(f.id, PHASE.Clearing, PHASE.Void);
+      const before = await f.token.balanceOf(f.alice.address);
+      await expect(f.auction.connect(f.alice).withdraw(f.id, c))
+        .to.emit(f.auction, "CollateralWithdrawn")
+        .withArgs(f.id, f.alice.address, c, 1_000_000_000n, 0n);
+      expect(await f.token.balanceOf(f.alice.address)).to.equal(before + 1_000_000_000n);
+      // An unrevealed commitment still pays its penalty.
+      await expect(f.auction.connect(f.bob).withdraw(f.id, hidden))
+        .to.emit(f.auction, "CollateralWithdrawn")
+        .withArgs(f.id, f.bob.address, hidden, USD, USD);
     });
   });
 
