@@ -68,7 +68,8 @@ for (const m of meters) {
 }
 console.log(`\nRegistered ${meters.length} meters in 3 zones (solar and wind accredited for certificates).`);
 // Accreditation starts at registration: begin with the next whole interval so that every one earns certificates.
-await networkHelpers.time.increaseTo(intervalEnd(now / intervalLength, intervalLength));
+const registeredAt = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+await networkHelpers.time.increaseTo(intervalEnd(registeredAt / intervalLength, intervalLength));
 
 const domain = readingDomain((await ethers.provider.getNetwork()).chainId, deployment.contracts.MeterRegistry.address);
 const registers = new Map<string, { imp: bigint; exp: bigint }>(

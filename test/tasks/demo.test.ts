@@ -1,0 +1,16 @@
+import { expect } from "chai";
+import { hardhat } from "./helpers.js";
+
+describe("npm run demo", function () {
+  this.timeout(180_000);
+
+  it("test_demo_runsToTheEndAndBalancesItsLedgers", async function () {
+    // The demo checks its own ledgers (minted = proven export, certificates held + retired = renewable export)
+    // and exits non-zero when they differ.
+    const r = await hardhat(process.env, "run", "scripts/demo.ts");
+    expect(r.code, r.stderr).to.equal(0);
+    expect(r.stdout).to.contain("receipt #1");
+    expect(r.stdout).to.match(/(\d+) Wh minted on chain \(proven export \1 Wh\)/);
+    expect(r.stdout).to.match(/(\d+) Wh of certificates \(renewable proven export \1 Wh\)/);
+  });
+});
