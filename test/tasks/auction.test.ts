@@ -14,29 +14,13 @@ import {
   revealOrder,
 } from "../../src/ops/auction.js";
 import { deployFixture, networkHelpers, INTERVAL } from "../helpers/fixture.js";
-import { errorLines, hardhat, startTaskNode } from "./helpers.js";
+import { expectOneLineError, hardhat, rejection, startTaskNode } from "./helpers.js";
 
 const { loadFixture } = networkHelpers;
 
 // Hardhat's default accounts: 0 deployer (registrar), 4 a seller with a solar meter, 5 a buyer.
 const SELLER = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65";
 const BUYER = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc";
-
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection");
-}
-
-function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp, what: string) {
-  const lines = errorLines(r.stderr);
-  expect(r.code, what).to.not.equal(0);
-  expect(lines, `${what}: ${r.stderr}`).to.have.length(1);
-  expect(lines[0], what).to.match(pattern);
-}
 
 describe("auction tasks (over JSON-RPC, as an operator runs them)", function () {
   this.timeout(600_000);

@@ -3,6 +3,7 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { expect } from "chai";
 import { network } from "hardhat";
 
 const run = promisify(execFile);
@@ -34,4 +35,22 @@ export async function startTaskNode(prefix: string) {
   const url = `http://${address}:${port}`;
   const env: NodeJS.ProcessEnv = { ...process.env, LOCALHOST_URL: url, DEPLOYMENTS_DIR: dir, FORCE_COLOR: "0" };
   return { dir, url, env, close: () => server.close() };
+}
+
+/** The error `p` rejects with (fails the test when it resolves). */
+export async function rejection(p: Promise<unknown>): Promise<Error> {
+  try {
+    await p;
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error("expected a rejection");
+}
+
+/** Expects a failed task: exit code != 0 and exactly one stderr line matching `pattern` (no stack trace). */
+export function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp, what: string) {
+  const lines = errorLines(r.stderr);
+  expect(r.code, what).to.not.equal(0);
+  expect(lines, `${what}: ${r.stderr}`).to.have.length(1);
+  expect(lines[0], what).to.match(pattern);
 }

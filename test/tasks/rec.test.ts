@@ -21,7 +21,7 @@ import {
 } from "../../src/ops/rec.js";
 import { buildIntervalTree, type IntervalLeaf, type IntervalTree } from "../../src/tree.js";
 import { deployFixture, networkHelpers, postRoot, sampleLeaves, INTERVAL } from "../helpers/fixture.js";
-import { errorLines, hardhat, startTaskNode } from "./helpers.js";
+import { expectOneLineError, hardhat, rejection, startTaskNode } from "./helpers.js";
 
 const { loadFixture } = networkHelpers;
 
@@ -29,24 +29,6 @@ const { loadFixture } = networkHelpers;
 const DEPLOYER = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
 const RELAYERS = ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"];
 const OWNER = "0x90F79bf6EB2c4f870365E785982E1f101E93b906";
-
-/** The error `p` rejects with (fails the test when it resolves). */
-async function rejection(p: Promise<unknown>): Promise<Error> {
-  try {
-    await p;
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error("expected a rejection");
-}
-
-/** Expects a failed task: exit code != 0 and exactly one stderr line matching `pattern` (no stack trace). */
-function expectOneLineError(r: { code: number; stderr: string }, pattern: RegExp, what: string) {
-  const lines = errorLines(r.stderr);
-  expect(r.code, what).to.not.equal(0);
-  expect(lines, what).to.have.length(1);
-  expect(lines[0], what).to.match(pattern);
-}
 
 describe("rec tasks (over JSON-RPC, as an operator runs them)", function () {
   this.timeout(300_000);
