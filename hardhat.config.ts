@@ -7,12 +7,13 @@ import { microgridTasks } from "./tasks/index.js";
 const require = createRequire(import.meta.url);
 
 /** solc 0.8.30 from npm, for Prague, optimised for `runs` calls per deployment. */
-function compiler(runs: number) {
+function compiler(runs: number, viaIR = false) {
   return {
     version: "0.8.30",
     path: require.resolve("solc/soljson.js"),
     settings: {
       evmVersion: "prague",
+      viaIR,
       optimizer: { enabled: true, runs },
       metadata: { bytecodeHash: "ipfs" as const },
     },
@@ -30,7 +31,9 @@ export default defineConfig({
     compilers: [compiler(10_000)],
     overrides: {
       // Optimised for size first: with 10,000 runs it exceeds the 24,576-byte code limit (EIP-170).
-      "contracts/market/BatchAuction.sol": compiler(1_000),
+      "contracts/market/BatchAuction.sol": compiler(200, true),
+      // The IR pipeline for the per-source share arithmetic (too many locals for the legacy stack layout).
+      "contracts/market/SettlementEscrow.sol": compiler(10_000, true),
     },
   },
   test: {

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { type ContractTransactionResponse, type Signer, getAddress, getCreateAddress } from "ethers";
 import {
   BatchAuction__factory,
+  SettlementEscrow__factory,
   Governance__factory,
   MockStablecoin__factory,
   PriceFeedMock__factory,
@@ -11,6 +12,7 @@ import {
   ReadingOracle__factory,
   RecToken__factory,
   type BatchAuction,
+  type SettlementEscrow,
   type Governance,
   type MockStablecoin,
   type KwhToken,
@@ -53,6 +55,10 @@ export interface MarketParams {
   ceilingFeed?: string;
   /** Receives non-reveal penalties; default: the deployer. */
   treasury?: string;
+  /** Receives the congestion rent of settled auctions; default: the treasury. */
+  gridOperator?: string;
+  /** Receives settlement rounding dust; default: the treasury. */
+  dustAccount?: string;
   params?: Partial<IBatchAuction.ParamsStruct>;
 }
 
@@ -102,13 +108,21 @@ export interface Deployment {
     RecToken: DeployedContract;
     KwhToken: DeployedContract;
     BatchAuction: DeployedContract;
+    SettlementEscrow: DeployedContract;
     /** Present when the deployment created its own stablecoin and tariff feeds (local networks). */
     MockStablecoin?: DeployedContract;
     FloorFeed?: DeployedContract;
     CeilingFeed?: DeployedContract;
   };
   /** The market's payment token and feeds (deployed mocks or the given addresses). */
-  market?: { paymentToken: string; floorFeed: string; ceilingFeed: string; treasury: string };
+  market?: {
+    paymentToken: string;
+    floorFeed: string;
+    ceilingFeed: string;
+    treasury: string;
+    gridOperator?: string;
+    dustAccount?: string;
+  };
   roleTxs: string[];
 }
 
@@ -120,6 +134,7 @@ export interface System {
   kwh: KwhToken;
   rec: RecToken;
   auction: BatchAuction;
+  escrow: SettlementEscrow;
   /** The payment token, typed as the mock (on real networks only its ERC-20 functions exist). */
   paymentToken: MockStablecoin;
 }
@@ -218,12 +233,39 @@ export async function deploySystem(
   const ceilingFeed = await feed(m.ceilingFeed, 40_000_000n, "CeilingFeed");
   const treasury = getAddress(m.treasury ?? from);
   const marketParams = { ...defaultMarketParams(intervalLength), ...m.params };
-  const auctionArgs = [registryRec.address, paymentToken, floorFeed, ceilingFeed, treasury, marketParams] as const;
-  const auction = await new BatchAuction__factory(deployer).deploy(...auctionArgs);
+  // The auction names its settlement escrow, deployed right after it (the deployer's next nonce).
+  const auctionNonce = await deployer.getNonce("pending");
+  const escrowAddress = getCreateAddress({ from, nonce: auctionNonce + 1 });
+  const auctionArgs = [
+    registryRec.address,
+    paymentToken,
+    floorFeed,
+    ceilingFeed,
+    treasury,
+    marketParams,
+    escrowAddress,
+  ] as const;
+  const auction = await new BatchAuction__factory(deployer).deploy(...auctionArgs, { nonce: auctionNonce });
   const auctionRec = await record(auction, [
     ...auctionArgs.slice(0, 5),
     Object.fromEntries(Object.entries(marketParams).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v])),
+    escrowAddress,
   ]);
+  const gridOperator = getAddress(m.gridOperator ?? treasury);
+  const dustAccount = getAddress(m.dustAccount ?? treasury);
+  const escrowArgs = [authority, auctionRec.address, kwhRec.address, oracleRec.address, gridOperator, dustAccount];
+  const escrow = await new SettlementEscrow__factory(deployer).deploy(
+    authority,
+    auctionRec.address,
+    kwhRec.address,
+    oracleRec.address,
+    gridOperator,
+    dustAccount,
+    { nonce: auctionNonce + 1 },
+  );
+  const escrowRec = await record(escrow, escrowArgs);
+  if (escrowRec.address !== escrowAddress)
+    throw new Error(`escrow deployed at ${escrowRec.address}, not ${escrowAddress}`);
 
   const roleTxs: string[] = [];
   const send = async (p: Promise<ContractTransactionResponse>) => {
@@ -255,6 +297,9 @@ export async function deploySystem(
   await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["pause", "unpause"]), ROLES.PAUSER));
   await send(governance.setTargetFunctionRole(recRec.address, sel(rec, ["pause", "unpause"]), ROLES.PAUSER));
   await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["setSettlementWindow"]), ROLES.ADMIN));
+  await send(governance.setTargetFunctionRole(escrowRec.address, sel(escrow, ["pause", "unpause"]), ROLES.PAUSER));
+  // Deliveries to and collections from the escrow ignore the kWh transfer window (the deployer is the admin here).
+  await send(kwh.setSettlementEscrow(escrowRec.address));
   await send(governance.labelRole(ROLES.REGISTRAR, "REGISTRAR"));
   await send(governance.labelRole(ROLES.ORACLE_ADMIN, "ORACLE_ADMIN"));
   await send(governance.labelRole(ROLES.PAUSER, "PAUSER"));
@@ -298,13 +343,14 @@ export async function deploySystem(
       RecToken: recRec,
       KwhToken: kwhRec,
       BatchAuction: auctionRec,
+      SettlementEscrow: escrowRec,
       ...extra,
     },
-    market: { paymentToken: getAddress(paymentToken), floorFeed, ceilingFeed, treasury },
+    market: { paymentToken: getAddress(paymentToken), floorFeed, ceilingFeed, treasury, gridOperator, dustAccount },
     roleTxs,
   };
   const token = MockStablecoin__factory.connect(paymentToken, deployer);
-  return { system: { governance, registry, oracle, kwh, rec, auction, paymentToken: token }, deployment };
+  return { system: { governance, registry, oracle, kwh, rec, auction, escrow, paymentToken: token }, deployment };
 }
 
 /** Typed handles of a recorded deployment. */
@@ -317,6 +363,7 @@ export function attachSystem(deployment: Deployment, runner: Signer): System {
     kwh: KwhToken__factory.connect(c.KwhToken.address, runner),
     rec: RecToken__factory.connect(c.RecToken.address, runner),
     auction: BatchAuction__factory.connect(c.BatchAuction.address, runner),
+    escrow: SettlementEscrow__factory.connect(c.SettlementEscrow.address, runner),
     paymentToken: MockStablecoin__factory.connect(
       deployment.market?.paymentToken ?? c.MockStablecoin?.address ?? "",
       runner,
@@ -331,6 +378,7 @@ export const SYSTEM_INTERFACES = [
   KwhToken__factory.createInterface(),
   RecToken__factory.createInterface(),
   BatchAuction__factory.createInterface(),
+  SettlementEscrow__factory.createInterface(),
   Governance__factory.createInterface(),
 ];
 

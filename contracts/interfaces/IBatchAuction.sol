@@ -51,6 +51,17 @@ interface IBatchAuction {
         uint64 settlementDeadline;
     }
 
+    /// @notice A filled order handed to the settlement escrow (its collateral included).
+    struct FilledOrder {
+        Side side;
+        uint32 zone;
+        uint64 quantityWh;
+        uint64 limitPrice;
+        uint64 filledWh;
+        uint64 price;
+        uint256 collateral;
+    }
+
     /// @notice Construction parameters.
     /// @param commitWindow Seconds commits are open before the reveal window.
     /// @param revealWindow Seconds reveals are open before gate closure.
@@ -75,6 +86,12 @@ interface IBatchAuction {
         uint64 maxFeedAge;
     }
 
+    /// @notice Only the settlement escrow may take filled orders over.
+    error BatchAuctionNotSettlement(address caller);
+    /// @notice The order did not fill (or is not revealed, or the auction is not cleared): nothing to settle.
+    error BatchAuctionNotFilled(uint64 intervalId, bytes32 commitment);
+    /// @notice The payment token delivered `received` instead of `sent` (fee-on-transfer tokens are not supported).
+    error BatchAuctionTransferMismatch(uint256 sent, uint256 received);
     /// @notice The call needs phase `expected`; the auction of `intervalId` is in `actual`.
     error BatchAuctionWrongPhase(uint64 intervalId, Phase expected, Phase actual);
     /// @notice The construction parameters are inconsistent (`reason` names the parameter).
@@ -183,6 +200,14 @@ interface IBatchAuction {
     /// or of a void auction, all but the penalty for an unrevealed commitment (from gate closure). A filled
     /// order's collateral stays locked for settlement.
     function withdraw(uint64 intervalId, bytes32 commitment) external;
+
+    /// @notice Hands a filled order to the settlement escrow, once: marks it settled and returns it with its fill and
+    /// collateral, which the escrow moves from this contract's balance (its allowance). Only the escrow calls it.
+    function settleOrder(
+        uint64 intervalId,
+        address trader,
+        bytes32 commitment
+    ) external returns (FilledOrder memory order);
 
     /// @notice The commitment a trader makes for `order` with `salt` (chain and contract bound).
     function commitmentOf(

@@ -55,6 +55,8 @@ interface IKwhToken {
         uint64 importWh,
         uint64 exportWh
     );
+    /// @notice The settlement escrow exempt from the transfer window changed.
+    event SettlementEscrowChanged(address indexed previous, address indexed escrow);
     /// @notice The transfer window after an interval's end changed.
     event SettlementWindowChanged(uint64 oldWindow, uint64 newWindow);
 
@@ -83,6 +85,13 @@ interface IKwhToken {
         bytes32[] calldata proof,
         bool[] calldata proofFlags
     ) external;
+
+    /// @notice Names the settlement escrow (admin): transfers to and from it ignore the transfer window, so that
+    /// sellers can deliver and buyers collect until the escrow's own settlement deadlines.
+    function setSettlementEscrow(address escrow) external;
+
+    /// @notice The settlement escrow (zero if none).
+    function settlementEscrow() external view returns (address);
 
     /// @notice Sets how long after an interval's end its tokens stay transferable.
     function setSettlementWindow(uint64 window) external;

@@ -9,9 +9,12 @@ import {IBatchAuction} from "../interfaces/IBatchAuction.sol";
 /// price gets its own price, the midpoint of the prices at which it exports (imports) exactly its capacity.
 /// Mirrors `src/market/clearing.ts` exactly (docs/auction.md); the tests hold the two to equality.
 /// @dev Linear in the number of price levels: one sweep over all levels in ascending price finds the system
-/// price (each level changes only its own zone's term of the sums), one sweep per congested zone finds its
-/// price, and two more sweeps give every zone's position at the system price and at its own price.
+/// price (each level changes only its own zone's term of the sums), one more finds every congested zone's price,
+/// and two more give every zone's position at the system price and at its own price: O(levels + zones).
 library ZonalClearing {
+    /// @notice The zones' net exports do not sum to zero (never expected: the auction cannot clear and goes void).
+    error ZonalClearingUnbalanced(int256 netExportSumWh);
+
     /// @notice The book as price levels. Zones are indexed 0..n-1 (the caller's order, ascending zone id); levels
     /// are sorted by ascending price, at most one per (zone, price).
     struct Book {
@@ -25,7 +28,8 @@ library ZonalClearing {
         uint256[] buys;
     }
 
-    /// @notice A zone's result, as stored: its price, and how much of its at-price levels filled.
+    /// @notice A zone's result, as stored: its price, how much of its at-price levels filled, and what its buyers
+    /// bought (its sellers sold `boughtWh + netExportWh`).
     // Two slots: four uint64 in the first, the rest in the second (the rule counts enums as full words).
     // solhint-disable-next-line gas-struct-packing
     struct ZoneOutcome {
@@ -34,7 +38,8 @@ library ZonalClearing {
         uint64 sellAtPriceFilledWh;
         uint64 buyAtPriceWh;
         uint64 buyAtPriceFilledWh;
-        int128 netExportWh;
+        uint64 boughtWh;
+        int96 netExportWh;
         IBatchAuction.Congestion congestion;
         bool listed;
     }
@@ -70,11 +75,14 @@ library ZonalClearing {
         for (uint256 z = 0; z < n; ++z) at[z] = outcomes[z].price;
         Positions memory pos = _positions(b, at);
         int256 rent;
+        int256 net;
         for (uint256 z = 0; z < n; ++z) {
             tradedWh += uint64(_fillAtPrice(pos, z, outcomes[z]));
+            net += outcomes[z].netExportWh;
             // Σ over the zone of (bought − sold) × price = −netExport × price; ≥ 0 summed over zones.
             rent -= int256(outcomes[z].netExportWh) * int256(uint256(outcomes[z].price));
         }
+        if (net != 0) revert ZonalClearingUnbalanced(net);
         congestionRent = uint256(rent);
     }
 
@@ -129,43 +137,54 @@ library ZonalClearing {
         return (delta, i);
     }
 
-    /// @dev Midpoint of { p : E⁻(p) ≤ target ≤ E⁺(p) } over zone `z`'s own levels and the bounds.
-    function _zonePrice(
-        Book memory b,
-        uint256 z,
-        int256 target,
-        uint256 floor,
-        uint256 ceiling
-    ) private pure returns (uint256) {
-        uint256 levels = b.prices.length;
-        uint256 i = _nextOf(b, z, 0);
-        int256 e = -int256(b.totalBuy[z]);
-        bool haveLo;
-        uint256 lo;
-        uint256 hi = floor;
-        uint256 p = floor;
-        while (true) {
-            int256 eLo = e;
-            if (i < levels && b.prices[i] == p) {
-                e += int256(b.sells[i] + b.buys[i]);
-                i = _nextOf(b, z, i + 1);
+    /// @dev Every congested zone's price, in one sweep over the levels: the midpoint of
+    /// { p : E⁻(p) ≤ target ≤ E⁺(p) } over the zone's own level prices and the bounds, where the target is the
+    /// zone's net export at its capacity. E⁻ and E⁺ never decrease with p, so the lower end is the first candidate
+    /// price with E⁺ ≥ target and the upper end the last with E⁻ ≤ target (the floor when none): candidates may be
+    /// visited twice at the same price (the bounds as gaps and as levels) without changing either end.
+    function _zonePrices(Book memory b, ZoneOutcome[] memory outcomes, uint256 floor, uint256 ceiling) private pure {
+        uint256 n = outcomes.length;
+        int256[] memory e = new int256[](n);
+        uint256[] memory lo = new uint256[](n);
+        uint256[] memory hi = new uint256[](n);
+        bool[] memory haveLo = new bool[](n);
+        for (uint256 z = 0; z < n; ++z) {
+            e[z] = -int256(b.totalBuy[z]);
+            hi[z] = floor;
+            if (outcomes[z].congestion != IBatchAuction.Congestion.None) {
+                _candidate(outcomes[z].netExportWh, floor, e[z], e[z], z, lo, hi, haveLo);
             }
-            if (!haveLo && e >= target) {
-                haveLo = true;
-                lo = p;
-            }
-            if (eLo > target) break;
-            hi = p;
-            if (p == ceiling) break;
-            p = i < levels ? b.prices[i] : ceiling;
         }
-        return (lo + hi) / 2;
+        for (uint256 i = 0; i < b.prices.length; ++i) {
+            uint256 z = b.zoneOf[i];
+            if (outcomes[z].congestion == IBatchAuction.Congestion.None) continue;
+            int256 eLo = e[z];
+            e[z] = eLo + int256(b.sells[i] + b.buys[i]);
+            _candidate(outcomes[z].netExportWh, b.prices[i], eLo, e[z], z, lo, hi, haveLo);
+        }
+        for (uint256 z = 0; z < n; ++z) {
+            if (outcomes[z].congestion == IBatchAuction.Congestion.None) continue;
+            _candidate(outcomes[z].netExportWh, ceiling, e[z], e[z], z, lo, hi, haveLo);
+            outcomes[z].price = uint64((lo[z] + hi[z]) / 2);
+        }
     }
 
-    /// @dev Index of zone `z`'s first level at or after `i` (the number of levels when none).
-    function _nextOf(Book memory b, uint256 z, uint256 i) private pure returns (uint256) {
-        while (i < b.prices.length && b.zoneOf[i] != z) ++i;
-        return i;
+    /// @dev Zone `z`'s candidate price `p` with net exports `eLo` just below and `eHi` at it.
+    function _candidate(
+        int256 target,
+        uint256 p,
+        int256 eLo,
+        int256 eHi,
+        uint256 z,
+        uint256[] memory lo,
+        uint256[] memory hi,
+        bool[] memory haveLo
+    ) private pure {
+        if (!haveLo[z] && eHi >= target) {
+            haveLo[z] = true;
+            lo[z] = p;
+        }
+        if (eLo <= target) hi[z] = p;
     }
 
     /// @dev Every zone's congestion, price and net export (the uncongested ones sharing the slack).
@@ -184,10 +203,9 @@ library ZonalClearing {
         for (uint256 z = 0; z < n; ++z) {
             ZoneOutcome memory o = outcomes[z];
             (lo[z], width[z]) = _classify(b, z, pos, o, systemPrice);
-            if (o.congestion == IBatchAuction.Congestion.None) continue;
-            congested += o.netExportWh;
-            o.price = uint64(_zonePrice(b, z, o.netExportWh, floor, ceiling));
+            if (o.congestion != IBatchAuction.Congestion.None) congested += o.netExportWh;
         }
+        _zonePrices(b, outcomes, floor, ceiling);
         _shareSlack(outcomes, lo, width, congested);
     }
 
@@ -205,10 +223,10 @@ library ZonalClearing {
         o.listed = true;
         if (eLo > int256(b.exportCapWh[z])) {
             o.congestion = IBatchAuction.Congestion.Export;
-            o.netExportWh = int128(int256(b.exportCapWh[z]));
+            o.netExportWh = int96(int256(b.exportCapWh[z]));
         } else if (eHi < -int256(b.importCapWh[z])) {
             o.congestion = IBatchAuction.Congestion.Import;
-            o.netExportWh = -int128(int256(b.importCapWh[z]));
+            o.netExportWh = -int96(int256(b.importCapWh[z]));
         } else {
             o.price = uint64(systemPrice);
             lo = _clamp(eLo, b, z);
@@ -257,7 +275,7 @@ library ZonalClearing {
                 cum += width[z];
                 share = (cum * slack) / totalWidth - before;
             }
-            outcomes[z].netExportWh = int128(lo[z] + share);
+            outcomes[z].netExportWh = int96(lo[z] + share);
         }
     }
 
@@ -271,7 +289,8 @@ library ZonalClearing {
         o.buyAtPriceWh = uint64(pos.buyAt[z]);
         o.sellAtPriceFilledWh = uint64(uint256(sellFilled));
         o.buyAtPriceFilledWh = uint64(uint256(sellFilled - k));
-        return pos.buyAbove[z] + o.buyAtPriceFilledWh;
+        o.boughtWh = uint64(pos.buyAbove[z] + o.buyAtPriceFilledWh);
+        return o.boughtWh;
     }
 
     function _clamp(int256 x, Book memory b, uint256 z) private pure returns (int256) {

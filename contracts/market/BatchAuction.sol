@@ -36,6 +36,8 @@ contract BatchAuction is IBatchAuction {
     AggregatorV3Interface public immutable ceilingFeed;
     /// @notice Receives the penalties of unrevealed commitments.
     address public immutable treasury;
+    /// @notice The settlement escrow: takes filled orders over and moves their collateral (a standing allowance).
+    address public immutable settlement;
     /// @notice Delivery interval length, seconds.
     uint64 public immutable intervalLength;
 
@@ -95,6 +97,8 @@ contract BatchAuction is IBatchAuction {
     mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 top => uint256 bits))) private _tops;
     /// @dev `listed` is set at a zone's first reveal; the rest at clearing.
     mapping(uint64 intervalId => mapping(uint32 zone => ZonalClearing.ZoneOutcome)) private _outcomes;
+    /// @notice Energy traded (bought = sold) by each cleared auction.
+    mapping(uint64 intervalId => uint64 wh) public tradedWh;
 
     /*//////////////////////////////////////////////////////////////
                                CONSTRUCTOR
@@ -106,13 +110,15 @@ contract BatchAuction is IBatchAuction {
     /// @param ceilingFeed_ Chainlink feed of the retail tariff, in currency units per kWh.
     /// @param treasury_ Receives non-reveal penalties.
     /// @param p Windows, deposit, tick, caps, bond and penalty (see {IBatchAuction.Params}).
+    /// @param settlement_ The settlement escrow (may be deployed after this contract, at a predicted address).
     constructor(
         IMeterRegistry registry_,
         IERC20 paymentToken_,
         AggregatorV3Interface floorFeed_,
         AggregatorV3Interface ceilingFeed_,
         address treasury_,
-        Params memory p
+        Params memory p,
+        address settlement_
     ) {
         intervalLength = registry_.intervalLength();
         if (p.gateLead < intervalLength) revert BatchAuctionInvalidParams("gateLead below one interval");
@@ -123,6 +129,7 @@ contract BatchAuction is IBatchAuction {
             revert BatchAuctionInvalidParams("basis points above 10000");
         }
         if (treasury_ == address(0)) revert BatchAuctionInvalidParams("treasury");
+        if (settlement_ == address(0)) revert BatchAuctionInvalidParams("settlement");
         registry = registry_;
         paymentToken = paymentToken_;
         floorFeed = floorFeed_;
@@ -139,6 +146,8 @@ contract BatchAuction is IBatchAuction {
         _nonRevealPenaltyBps = p.nonRevealPenaltyBps;
         _maxFeedAge = p.maxFeedAge;
         _tokenUnit = 10 ** IERC20Metadata(address(paymentToken_)).decimals();
+        settlement = settlement_;
+        paymentToken_.forceApprove(settlement_, type(uint256).max);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -208,6 +217,7 @@ contract BatchAuction is IBatchAuction {
         );
         a.cleared = true;
         a.systemPrice = price;
+        tradedWh[intervalId] = traded;
         for (uint256 i = 0; i < zoneIds.length; ++i) {
             ZonalClearing.ZoneOutcome memory o = outcomes[i];
             _outcomes[intervalId][zoneIds[i]] = o;
@@ -252,6 +262,26 @@ contract BatchAuction is IBatchAuction {
         emit CollateralWithdrawn(intervalId, msg.sender, commitment, refund, penalty);
         if (penalty != 0) paymentToken.safeTransfer(treasury, penalty);
         if (refund != 0) paymentToken.safeTransfer(msg.sender, refund);
+    }
+
+    /// @inheritdoc IBatchAuction
+    function settleOrder(
+        uint64 intervalId,
+        address trader,
+        bytes32 commitment
+    ) external returns (FilledOrder memory order) {
+        if (msg.sender != settlement) revert BatchAuctionNotSettlement(msg.sender);
+        Revealed storage o = _orders[intervalId][trader][commitment];
+        if (o.withdrawn) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
+        if (!o.revealed || !_auctions[intervalId].cleared) revert BatchAuctionNotFilled(intervalId, commitment);
+        (order.filledWh, order.price) = _fill(intervalId, o);
+        if (order.filledWh == 0) revert BatchAuctionNotFilled(intervalId, commitment);
+        o.withdrawn = true;
+        order.side = o.side;
+        order.zone = o.zone;
+        order.quantityWh = o.quantityWh;
+        order.limitPrice = o.limitPrice;
+        order.collateral = _commitments[intervalId][trader][commitment].collateral;
     }
 
     /// @inheritdoc IBatchAuction
@@ -361,7 +391,10 @@ contract BatchAuction is IBatchAuction {
         c.collateral = SafeCast.toUint96(collateral);
         c.committed = true;
         emit OrderCommitted(intervalId, msg.sender, commitment, collateral);
+        uint256 before = paymentToken.balanceOf(address(this));
         paymentToken.safeTransferFrom(msg.sender, address(this), collateral);
+        uint256 received = paymentToken.balanceOf(address(this)) - before;
+        if (received != collateral) revert BatchAuctionTransferMismatch(collateral, received);
     }
 
     /// @dev Reads both feeds once per auction, converted to payment-token base units per kWh: the floor rounded

@@ -46,6 +46,8 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     //////////////////////////////////////////////////////////////*/
 
     uint64 private _settlementWindow;
+    /// @inheritdoc IKwhToken
+    address public settlementEscrow;
     mapping(uint64 intervalId => uint256 wh) private _minted;
     mapping(uint64 intervalId => mapping(uint256 word => uint256 bits)) private _claimed;
 
@@ -143,6 +145,12 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IKwhToken
+    function setSettlementEscrow(address escrow) external restricted {
+        emit SettlementEscrowChanged(settlementEscrow, escrow);
+        settlementEscrow = escrow;
+    }
+
+    /// @inheritdoc IKwhToken
     function pause() external restricted {
         _pause();
     }
@@ -228,12 +236,15 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
                                 INTERNAL
     //////////////////////////////////////////////////////////////*/
 
-    /// @dev Token policy: transfers (not mints, not burns) of an interval's tokens stop when its window closes.
+    /// @dev Token policy: transfers (not mints, not burns) of an interval's tokens stop when its window closes,
+    /// except deliveries to and collections from the settlement escrow.
     function _update(address from, address to, uint256[] memory ids, uint256[] memory values) internal override {
         if (from != address(0) && to != address(0)) {
             for (uint256 i = 0; i < ids.length; ++i) {
                 uint256 closesAt = transferableUntil(ids[i]);
-                if (block.timestamp >= closesAt) revert KwhTokenTransferWindowClosed(ids[i], closesAt);
+                if (block.timestamp >= closesAt && !_isEscrow(from, to)) {
+                    revert KwhTokenTransferWindowClosed(ids[i], closesAt);
+                }
             }
         }
         super._update(from, to, ids, values);
@@ -242,6 +253,11 @@ contract KwhToken is IKwhToken, ERC1155Burnable, AccessManaged, Pausable {
     /*//////////////////////////////////////////////////////////////
                                 PRIVATE
     //////////////////////////////////////////////////////////////*/
+
+    function _isEscrow(address from, address to) private view returns (bool) {
+        address escrow = settlementEscrow;
+        return escrow != address(0) && (from == escrow || to == escrow);
+    }
 
     function _finalRoot(uint64 intervalId) private view returns (bytes32 root, uint64 totalExportWh) {
         (root, totalExportWh) = oracle.finalRoot(intervalId);

@@ -78,6 +78,7 @@ export async function deployAuction(
   ceilingFeed: PriceFeedMock,
   treasury: string,
   overrides: Partial<AuctionParams> = {},
+  settlement: string = treasury,
 ): Promise<BatchAuction> {
   const auction = await new BatchAuction__factory(f.deployer).deploy(
     await f.system.registry.getAddress(),
@@ -86,6 +87,7 @@ export async function deployAuction(
     await ceilingFeed.getAddress(),
     treasury,
     { ...PARAMS, ...overrides },
+    settlement,
   );
   await auction.waitForDeployment();
   return auction;

@@ -37,6 +37,7 @@ describe("tasks (over JSON-RPC, as an operator runs them)", function () {
       "RecToken",
       "KwhToken",
       "BatchAuction",
+      "SettlementEscrow",
       "MockStablecoin",
       "FloorFeed",
       "CeilingFeed",
