@@ -4,6 +4,7 @@ import { type ContractTransactionResponse, type Signer, getAddress, getCreateAdd
 import {
   BatchAuction__factory,
   SettlementEscrow__factory,
+  DealDesk__factory,
   Governance__factory,
   MockStablecoin__factory,
   PriceFeedMock__factory,
@@ -13,6 +14,7 @@ import {
   RecToken__factory,
   type BatchAuction,
   type SettlementEscrow,
+  type DealDesk,
   type Governance,
   type MockStablecoin,
   type KwhToken,
@@ -109,6 +111,8 @@ export interface Deployment {
     KwhToken: DeployedContract;
     BatchAuction: DeployedContract;
     SettlementEscrow: DeployedContract;
+    /** Bilateral deals (RFQ) of kWh tokens and certificates (absent from deployments made before it existed). */
+    DealDesk?: DeployedContract;
     /** Present when the deployment created its own stablecoin and tariff feeds (local networks). */
     MockStablecoin?: DeployedContract;
     FloorFeed?: DeployedContract;
@@ -135,6 +139,7 @@ export interface System {
   rec: RecToken;
   auction: BatchAuction;
   escrow: SettlementEscrow;
+  desk: DealDesk;
   /** The payment token, typed as the mock (on real networks only its ERC-20 functions exist). */
   paymentToken: MockStablecoin;
 }
@@ -267,6 +272,10 @@ export async function deploySystem(
   if (escrowRec.address !== escrowAddress)
     throw new Error(`escrow deployed at ${escrowRec.address}, not ${escrowAddress}`);
 
+  // Bilateral deals of the two ERC-1155 tokens against any ERC-20 the maker names.
+  const desk = await new DealDesk__factory(deployer).deploy(authority, kwhRec.address, recRec.address);
+  const deskRec = await record(desk, [authority, kwhRec.address, recRec.address]);
+
   const roleTxs: string[] = [];
   const send = async (p: Promise<ContractTransactionResponse>) => {
     const tx = await p;
@@ -298,6 +307,7 @@ export async function deploySystem(
   await send(governance.setTargetFunctionRole(recRec.address, sel(rec, ["pause", "unpause"]), ROLES.PAUSER));
   await send(governance.setTargetFunctionRole(kwhRec.address, sel(kwh, ["setSettlementWindow"]), ROLES.ADMIN));
   await send(governance.setTargetFunctionRole(escrowRec.address, sel(escrow, ["pause", "unpause"]), ROLES.PAUSER));
+  await send(governance.setTargetFunctionRole(deskRec.address, sel(desk, ["pause", "unpause"]), ROLES.PAUSER));
   // Deliveries to and collections from the escrow ignore the kWh transfer window (the deployer is the admin here).
   await send(kwh.setSettlementEscrow(escrowRec.address));
   await send(governance.labelRole(ROLES.REGISTRAR, "REGISTRAR"));
@@ -344,13 +354,14 @@ export async function deploySystem(
       KwhToken: kwhRec,
       BatchAuction: auctionRec,
       SettlementEscrow: escrowRec,
+      DealDesk: deskRec,
       ...extra,
     },
     market: { paymentToken: getAddress(paymentToken), floorFeed, ceilingFeed, treasury, gridOperator, dustAccount },
     roleTxs,
   };
   const token = MockStablecoin__factory.connect(paymentToken, deployer);
-  return { system: { governance, registry, oracle, kwh, rec, auction, escrow, paymentToken: token }, deployment };
+  return { system: { governance, registry, oracle, kwh, rec, auction, escrow, desk, paymentToken: token }, deployment };
 }
 
 /** Typed handles of a recorded deployment. */
@@ -364,6 +375,7 @@ export function attachSystem(deployment: Deployment, runner: Signer): System {
     rec: RecToken__factory.connect(c.RecToken.address, runner),
     auction: BatchAuction__factory.connect(c.BatchAuction.address, runner),
     escrow: SettlementEscrow__factory.connect(c.SettlementEscrow.address, runner),
+    desk: DealDesk__factory.connect(c.DealDesk?.address ?? "", runner),
     paymentToken: MockStablecoin__factory.connect(
       deployment.market?.paymentToken ?? c.MockStablecoin?.address ?? "",
       runner,
@@ -379,6 +391,7 @@ export const SYSTEM_INTERFACES = [
   RecToken__factory.createInterface(),
   BatchAuction__factory.createInterface(),
   SettlementEscrow__factory.createInterface(),
+  DealDesk__factory.createInterface(),
   Governance__factory.createInterface(),
 ];
 

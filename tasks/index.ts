@@ -5,7 +5,7 @@ import { ArgumentType } from "hardhat/types/arguments";
 export const microgridTasks = [
   task(
     "deploy",
-    "Deploy Governance, MeterRegistry, ReadingOracle, KwhToken, RecToken and BatchAuction; write deployments/<network>.json",
+    "Deploy Governance, MeterRegistry, ReadingOracle, KwhToken, RecToken, BatchAuction, SettlementEscrow and DealDesk; write deployments/<network>.json",
   )
     .addOption({
       name: "intervalLength",
@@ -236,5 +236,49 @@ export const microgridTasks = [
     .addOption({ name: "account", defaultValue: "", description: "Account to fund" })
     .addOption({ name: "amount", defaultValue: "", description: "Base units (6 decimals: 1000000 = 1.00)" })
     .setAction(() => import("./auction.js").then((m) => ({ default: m.fund })))
+    .build(),
+
+  emptyTask("deal", "Bilateral deals (RFQ) of kWh tokens and certificates: quote, fill, cancel").build(),
+  task(["deal", "quote"], "Sign a quote selling kWh tokens or certificates; writes the quote and signature to a file")
+    .addOption({ name: "token", defaultValue: "", description: "kwh or rec" })
+    .addOption({ name: "id", defaultValue: "", description: "Token id (kWh: zone << 64 | interval; rec: class id)" })
+    .addOption({ name: "amount", defaultValue: "", description: "Units offered (1 unit = 1 Wh)" })
+    .addOption({ name: "price", defaultValue: "", description: "Payment-token base units per 1000 units (per kWh)" })
+    .addOption({
+      name: "expiry",
+      defaultValue: "",
+      description: "Seconds from now (below 1000000000) or a Unix time; the last second it can be filled",
+    })
+    .addFlag({ name: "partial", description: "Allow takers to fill part of the amount" })
+    .addOption({ name: "nonce", defaultValue: "", description: "Quote nonce (default: your current nonce floor)" })
+    .addOption({
+      name: "paymentToken",
+      defaultValue: "",
+      description: "ERC-20 to be paid in (default: the deployment's)",
+    })
+    .addOption({ name: "from", defaultValue: "", description: "The maker's account (default: account 0)" })
+    .addOption({
+      name: "out",
+      defaultValue: "",
+      description: "Quote file (default: deals/<network>/<quote hash prefix>.json)",
+    })
+    .setAction(() => import("./deal.js").then((m) => ({ default: m.quote })))
+    .build(),
+  task(["deal", "fill"], "Fill a quote (approves the payment if needed)")
+    .addOption({ name: "quote", defaultValue: "", description: "Quote file written by `deal quote`" })
+    .addOption({ name: "amount", defaultValue: "", description: "Units to buy (default: all that remains)" })
+    .addOption({ name: "from", defaultValue: "", description: "The taker's account (default: account 0)" })
+    .setAction(() => import("./deal.js").then((m) => ({ default: m.fill })))
+    .build(),
+  task(["deal", "cancel"], "Cancel one quote, or every quote of yours below a nonce")
+    .addOption({ name: "quote", defaultValue: "", description: "Quote file to cancel" })
+    .addOption({ name: "belowNonce", defaultValue: "", description: "Cancel every quote with a smaller nonce" })
+    .addOption({ name: "from", defaultValue: "", description: "The maker's account (default: account 0)" })
+    .setAction(() => import("./deal.js").then((m) => ({ default: m.cancel })))
+    .build(),
+  task(["deal", "status"], "Show a quote's fills, what remains and whether it is still open")
+    .addOption({ name: "quote", defaultValue: "", description: "Quote file" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./deal.js").then((m) => ({ default: m.status })))
     .build(),
 ];

@@ -9,7 +9,8 @@ library Roles {
     uint64 internal constant REGISTRAR = 1;
     /// @notice Manages the ReadingOracle committee and its threshold.
     uint64 internal constant ORACLE_ADMIN = 2;
-    /// @notice Pauses and unpauses root submission, kWh claims and certificate transfers and retirements.
+    /// @notice Pauses and unpauses root submission, kWh claims, certificate transfers and retirements, settlement
+    /// and DealDesk fills.
     uint64 internal constant PAUSER = 3;
     /// @notice The certificate issuer's authority (the registry operator): revokes meters' REC accreditation.
     uint64 internal constant ISSUER = 4;

@@ -38,6 +38,7 @@ describe("tasks (over JSON-RPC, as an operator runs them)", function () {
       "KwhToken",
       "BatchAuction",
       "SettlementEscrow",
+      "DealDesk",
       "MockStablecoin",
       "FloorFeed",
       "CeilingFeed",
