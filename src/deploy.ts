@@ -393,6 +393,8 @@ export const SYSTEM_INTERFACES = [
   SettlementEscrow__factory.createInterface(),
   DealDesk__factory.createInterface(),
   Governance__factory.createInterface(),
+  // ERC-20 errors of payment tokens (OpenZeppelin's, as the mock stablecoin has them)
+  MockStablecoin__factory.createInterface(),
 ];
 
 export function deploymentPath(dir: string, network: string): string {

@@ -193,20 +193,14 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
         uint256 bought = oz.boughtWh;
         int256 sold = int256(bought) + oz.netExportWh;
         uint32[] memory zones;
-        uint256 sources = sold > 0 ? 1 : 0;
+        ZonalClearing.ZoneOutcome[] memory o;
         uint256 exportsTotal;
+        uint256 sources = sold > 0 ? 1 : 0;
         if (oz.netExportWh < 0) {
-            zones = auction.zonesOf(intervalId);
-            uint256 importsTotal;
+            (zones, o, exportsTotal) = _allOutcomes(intervalId);
             for (uint256 i = 0; i < zones.length; ++i) {
-                int256 x = auction.zoneOutcome(intervalId, zones[i]).netExportWh;
-                if (x > 0) {
-                    exportsTotal += uint256(x);
-                    ++sources;
-                } else importsTotal += uint256(-x);
+                if (o[i].netExportWh > 0) ++sources;
             }
-            // Never more out of the exporters than they export, whatever the rounding of the clearing.
-            exportsTotal = Math.max(exportsTotal, importsTotal);
         }
         s.ids = new uint256[](sources);
         s.amounts = new uint256[](sources);
@@ -216,7 +210,7 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
             _addSource(s, k++, intervalId, zone, filledWh, oz.price, Math.min(bought, uint256(sold)), uint256(sold));
         }
         for (uint256 i = 0; i < zones.length; ++i) {
-            ZonalClearing.ZoneOutcome memory oe = auction.zoneOutcome(intervalId, zones[i]);
+            ZonalClearing.ZoneOutcome memory oe = o[i];
             if (oe.netExportWh <= 0) continue;
             // Exporter e sends X_e / S_e of its delivery out, this zone taking |X_z| / ΣX of it.
             uint256 x = uint256(int256(oe.netExportWh));
@@ -243,16 +237,7 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
     /// @notice The congestion rent of an auction once every seller settled: for the energy delivered from each
     /// exporting zone to each importing zone, the difference of their prices (rounded down), base units.
     function congestionRent(uint64 intervalId) public view returns (uint256 rent) {
-        uint32[] memory zones = auction.zonesOf(intervalId);
-        ZonalClearing.ZoneOutcome[] memory o = new ZonalClearing.ZoneOutcome[](zones.length);
-        uint256 exportsTotal;
-        uint256 importsTotal;
-        for (uint256 i = 0; i < zones.length; ++i) {
-            o[i] = auction.zoneOutcome(intervalId, zones[i]);
-            if (o[i].netExportWh > 0) exportsTotal += uint256(int256(o[i].netExportWh));
-            else importsTotal += uint256(-int256(o[i].netExportWh));
-        }
-        exportsTotal = Math.max(exportsTotal, importsTotal);
+        (uint32[] memory zones, ZonalClearing.ZoneOutcome[] memory o, uint256 exportsTotal) = _allOutcomes(intervalId);
         for (uint256 e = 0; e < zones.length; ++e) {
             if (o[e].netExportWh <= 0) continue;
             uint256 x = uint256(int256(o[e].netExportWh));
@@ -336,6 +321,22 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
         s.amounts[k] = Math.mulDiv(uint256(filledWh) * zb.deliveredWh, num, den);
         s.payment += Math.mulDiv(uint256(filledWh) * zb.deliveredWh, num * price, den * 1000, Math.Rounding.Ceil);
         s.compensation += Math.mulDiv(uint256(filledWh) * zb.slashed, num, den);
+    }
+
+    /// @dev Every zone's outcome and the total exported: the larger of Σ exports and Σ imports, so that never more
+    /// goes out of the exporters than they export, whatever the rounding of the clearing.
+    function _allOutcomes(
+        uint64 intervalId
+    ) private view returns (uint32[] memory zones, ZonalClearing.ZoneOutcome[] memory o, uint256 exportsTotal) {
+        zones = auction.zonesOf(intervalId);
+        o = new ZonalClearing.ZoneOutcome[](zones.length);
+        uint256 importsTotal;
+        for (uint256 i = 0; i < zones.length; ++i) {
+            o[i] = auction.zoneOutcome(intervalId, zones[i]);
+            if (o[i].netExportWh > 0) exportsTotal += uint256(int256(o[i].netExportWh));
+            else importsTotal += uint256(-int256(o[i].netExportWh));
+        }
+        exportsTotal = Math.max(exportsTotal, importsTotal);
     }
 
     function _requireSellersSettled(uint64 intervalId) private view {

@@ -123,21 +123,22 @@ const orders = traders.map((_, i) => {
   const meter = side === 1 ? new Wallet(keccak256(toUtf8Bytes(`bench seller meter ${i}`))).address : ethers.ZeroAddress;
   return { side, zone, quantityWh, limitPrice, meter };
 });
+/** Registers a 100 kW solar meter of `owner` in `zone` (every seller needs one in its order's zone). */
+const registerSellerMeter = (meter: string, owner: string, zone: number) =>
+  system.registry.registerMeter(meter, {
+    owner,
+    zone,
+    technology: 0,
+    ratedCapacityW: 100_000n,
+    recEligible: false,
+    accreditationExpiry: 0n,
+  });
 let last: ContractTransactionResponse | undefined;
 for (const [i, t] of traders.entries()) {
   await networkHelpers.setBalance(t.address, 10n ** 20n);
   last = await token.mint(t.address, 10n ** 12n);
   const o = orders[i];
-  if (o.side === 1) {
-    last = await system.registry.registerMeter(o.meter, {
-      owner: t.address,
-      zone: o.zone,
-      technology: 0,
-      ratedCapacityW: 100_000n,
-      recEligible: false,
-      accreditationExpiry: 0n,
-    });
-  }
+  if (o.side === 1) last = await registerSellerMeter(o.meter, t.address, o.zone);
 }
 await last!.wait();
 for (const t of traders) {
@@ -163,15 +164,7 @@ const worstOrders = (tick: bigint) =>
     return { ...o, zone, limitPrice, meter };
   });
 for (const [i, o] of worstOrders(1n).entries()) {
-  if (o.side !== 1) continue;
-  last = await system.registry.registerMeter(o.meter, {
-    owner: traders[i].address,
-    zone: o.zone,
-    technology: 0,
-    ratedCapacityW: 100_000n,
-    recEligible: false,
-    accreditationExpiry: 0n,
-  });
+  if (o.side === 1) last = await registerSellerMeter(o.meter, traders[i].address, o.zone);
 }
 await last!.wait();
 

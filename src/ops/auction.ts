@@ -1,11 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { getAddress, hexlify, isAddress, randomBytes, ZeroAddress, type Provider, type Signer } from "ethers";
-import { InputError, MicrogridError, toChainError } from "../errors.js";
-import { SYSTEM_INTERFACES, type Deployment, type System } from "../deploy.js";
+import { getAddress, hexlify, isAddress, randomBytes, ZeroAddress, type Signer } from "ethers";
+import { InputError, MicrogridError } from "../errors.js";
+import type { Deployment, System } from "../deploy.js";
 import { clearBook } from "../market/clearing.js";
 import type { Book, ClearingResult, Congestion, Side, ZoneCapacity } from "../market/types.js";
 import { queryLogs } from "./rec.js";
+import { send, call, providerOf } from "./chain.js";
 
 /** `IBatchAuction.Phase` and `Congestion` by their ABI numbers. */
 export const PHASES = ["scheduled", "commit", "reveal", "clearing", "cleared"] as const;
@@ -54,30 +55,6 @@ export function orderValue(quantityWh: bigint, limitPrice: bigint): bigint {
 /** ⌈value × bondBps / 10000⌉: a seller's bond, base units. */
 export function sellerBond(quantityWh: bigint, limitPrice: bigint, bondBps: bigint): bigint {
   return (orderValue(quantityWh, limitPrice) * bondBps + 9_999n) / 10_000n;
-}
-
-async function send(p: () => Promise<{ hash: string; wait(): Promise<unknown> }>): Promise<string> {
-  try {
-    const tx = await p();
-    await tx.wait();
-    return tx.hash;
-  } catch (e) {
-    throw toChainError(e, SYSTEM_INTERFACES);
-  }
-}
-
-async function call<T>(p: () => Promise<T>): Promise<T> {
-  try {
-    return await p();
-  } catch (e) {
-    throw toChainError(e, SYSTEM_INTERFACES);
-  }
-}
-
-function providerOf(system: System): Provider {
-  const provider = system.auction.runner?.provider;
-  if (provider == null) throw new MicrogridError("the BatchAuction handle has no provider");
-  return provider;
 }
 
 /*//////////////////////////////////////////////////////////////

@@ -1,13 +1,14 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { getAddress, isAddress, TypedDataEncoder, type Provider, type Signer, type TypedDataDomain } from "ethers";
+import { getAddress, isAddress, TypedDataEncoder, type Signer, type TypedDataDomain } from "ethers";
 import { MockStablecoin__factory } from "../../types/ethers-contracts/index.js";
 import { decodeCertificateId } from "../certificates.js";
-import { SYSTEM_INTERFACES, type Deployment, type System } from "../deploy.js";
-import { InputError, MicrogridError, toChainError } from "../errors.js";
+import type { Deployment, System } from "../deploy.js";
+import { InputError, MicrogridError } from "../errors.js";
 import { decodeKwhTokenId } from "../intervals.js";
 import { parseWhole } from "./auction.js";
 import { formatCertificateId } from "./rec.js";
+import { send, call, providerOf } from "./chain.js";
 
 /*//////////////////////////////////////////////////////////////
                           QUOTES AND THEIR FILES
@@ -170,33 +171,6 @@ export function readQuoteFile(path: string): { file: QuoteFile; quote: Quote } {
 /*//////////////////////////////////////////////////////////////
                                 HELPERS
 //////////////////////////////////////////////////////////////*/
-
-/** The chain errors of the system and of ERC-20 payment tokens. */
-const DEAL_INTERFACES = [...SYSTEM_INTERFACES, MockStablecoin__factory.createInterface()];
-
-async function send(p: () => Promise<{ hash: string; wait(): Promise<unknown> }>): Promise<string> {
-  try {
-    const tx = await p();
-    await tx.wait();
-    return tx.hash;
-  } catch (e) {
-    throw toChainError(e, DEAL_INTERFACES);
-  }
-}
-
-async function call<T>(p: () => Promise<T>): Promise<T> {
-  try {
-    return await p();
-  } catch (e) {
-    throw e instanceof MicrogridError ? e : toChainError(e, DEAL_INTERFACES);
-  }
-}
-
-function providerOf(system: System): Provider {
-  const provider = system.desk.runner?.provider;
-  if (provider == null) throw new MicrogridError("the DealDesk handle has no provider");
-  return provider;
-}
 
 /** Throws an InputError when the deployment predates the DealDesk. */
 export function requireDesk(deployment: Deployment): string {

@@ -2,6 +2,7 @@ import { getAddress, isAddress } from "ethers";
 import type { MeterRegistry } from "../../types/ethers-contracts/index.js";
 import { InputError, toChainError } from "../errors.js";
 import { SYSTEM_INTERFACES } from "../deploy.js";
+import { send } from "./chain.js";
 
 export const TECHNOLOGIES = ["solar", "wind", "battery", "load-only"] as const;
 export type TechnologyName = (typeof TECHNOLOGIES)[number];
@@ -39,16 +40,6 @@ export function parsePositiveInt(value: string | number | bigint, what: string):
   }
   if (n < 0n) throw new InputError(`${what} ${n} must not be negative`);
   return n;
-}
-
-async function send(p: () => Promise<{ hash: string; wait(): Promise<unknown> }>): Promise<string> {
-  try {
-    const tx = await p();
-    await tx.wait();
-    return tx.hash;
-  } catch (e) {
-    throw toChainError(e, SYSTEM_INTERFACES);
-  }
 }
 
 /** Creates a zone or changes its export and import capacity (W). */

@@ -18,6 +18,7 @@ import { SYSTEM_INTERFACES, type System } from "../deploy.js";
 import { InputError, MicrogridError, toChainError } from "../errors.js";
 import { intervalEnd } from "../intervals.js";
 import { parseAddress } from "./meters.js";
+import { providerOf } from "./chain.js";
 
 /*//////////////////////////////////////////////////////////////
                          PARSING AND FORMATTING
@@ -113,12 +114,6 @@ export const LOG_RANGE = 5_000;
 
 interface LogSource<E extends TypedContractEvent> {
   queryFilter(filter: TypedDeferredTopicFilter<E>, fromBlock?: number, toBlock?: number): Promise<TypedEventLog<E>[]>;
-}
-
-function providerOf(system: System): Provider {
-  const provider = system.rec.runner?.provider;
-  if (provider == null) throw new MicrogridError("the RecToken handle has no provider");
-  return provider;
 }
 
 /**
