@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
-import { type ContractTransactionResponse, type Signer, getAddress, getCreateAddress } from "ethers";
+import { type ContractTransactionResponse, type Interface, type Signer, getAddress, getCreateAddress } from "ethers";
 import {
   BatchAuction__factory,
   SettlementEscrow__factory,
@@ -80,13 +80,48 @@ export function defaultMarketParams(intervalLength: bigint): IBatchAuction.Param
   };
 }
 
-/** One deployed contract as `deployments/<network>.json` records it. */
+/** One deployed contract as `deployments/<network>.json` records it; what an explorer verification needs. */
 export interface DeployedContract {
   address: string;
+  /** The creation transaction and its block. */
   txHash: string;
   block: number;
+  /** Constructor arguments as deployed: bigints as decimal strings, structs as objects keyed by field name. */
   args: unknown[];
+  /** Fully qualified name, `<source>:<contract>` (absent from records made before it was recorded). */
+  contract?: string;
+  /** The ABI-encoded constructor arguments: the creation transaction's data after the creation bytecode. */
+  constructorArgs?: string;
+  /** The build the bytecode came from (written by the `deploy` task, which reads the artifacts). */
+  compilation?: CompilationRecord;
 }
+
+/** The compilation of a deployed contract: its build info in `artifacts/build-info`, compiler and settings. */
+export interface CompilationRecord {
+  /** Build info id: `artifacts/build-info/<id>.json` is the standard JSON input, `<id>.output.json` the output. */
+  buildInfoId: string;
+  /** Long compiler version, e.g. `0.8.30+commit.73712a01`. */
+  solcVersion: string;
+  /** The standard JSON input's settings (optimizer, viaIR, evmVersion, metadata, remappings), without the outputs. */
+  settings: Record<string, unknown>;
+  /** IPFS CIDv0 of the contract's metadata, as its runtime bytecode's CBOR tail commits to it. */
+  metadataCid?: string;
+}
+
+/** Fully qualified names of the contracts a deployment records, by their key in `deployments/<network>.json`. */
+export const CONTRACT_NAMES = {
+  Governance: "contracts/governance/Governance.sol:Governance",
+  MeterRegistry: "contracts/registry/MeterRegistry.sol:MeterRegistry",
+  ReadingOracle: "contracts/oracle/ReadingOracle.sol:ReadingOracle",
+  RecToken: "contracts/tokens/RecToken.sol:RecToken",
+  KwhToken: "contracts/tokens/KwhToken.sol:KwhToken",
+  BatchAuction: "contracts/market/BatchAuction.sol:BatchAuction",
+  SettlementEscrow: "contracts/market/SettlementEscrow.sol:SettlementEscrow",
+  DealDesk: "contracts/market/DealDesk.sol:DealDesk",
+  MockStablecoin: "contracts/mocks/MockStablecoin.sol:MockStablecoin",
+  FloorFeed: "contracts/mocks/PriceFeedMock.sol:PriceFeedMock",
+  CeilingFeed: "contracts/mocks/PriceFeedMock.sol:PriceFeedMock",
+} as const satisfies Record<keyof Deployment["contracts"], string>;
 
 /** Everything a later task, an auditor or an explorer verification needs about a deployment. */
 export interface Deployment {
@@ -144,9 +179,24 @@ export interface System {
   paymentToken: MockStablecoin;
 }
 
+/** Bigints as decimal strings, at any depth (JSON has no bigints). */
+function jsonArg(value: unknown): unknown {
+  if (typeof value === "bigint") return value.toString();
+  if (Array.isArray(value)) return value.map(jsonArg);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonArg(v)]));
+  }
+  return value;
+}
+
 async function record(
-  contract: { deploymentTransaction(): ContractTransactionResponse | null; getAddress(): Promise<string> },
-  args: unknown[],
+  key: keyof Deployment["contracts"],
+  contract: {
+    deploymentTransaction(): ContractTransactionResponse | null;
+    getAddress(): Promise<string>;
+    interface: Interface;
+  },
+  args: readonly unknown[],
 ): Promise<DeployedContract> {
   const tx = contract.deploymentTransaction();
   if (tx === null) throw new Error("contract has no deployment transaction");
@@ -156,7 +206,9 @@ async function record(
     address: await contract.getAddress(),
     txHash: tx.hash,
     block: receipt.blockNumber,
-    args: args.map((a) => (typeof a === "bigint" ? a.toString() : a)),
+    args: args.map(jsonArg),
+    contract: CONTRACT_NAMES[key],
+    constructorArgs: contract.interface.encodeDeploy(args),
   };
 }
 
@@ -181,11 +233,11 @@ export async function deploySystem(
   const adminDelay = params.adminDelay ?? 0;
 
   const governance = await new Governance__factory(deployer).deploy(from);
-  const governanceRec = await record(governance, [from]);
+  const governanceRec = await record("Governance", governance, [from]);
   const authority = governanceRec.address;
 
   const registry = await new MeterRegistry__factory(deployer).deploy(authority, intervalLength);
-  const registryRec = await record(registry, [authority, intervalLength]);
+  const registryRec = await record("MeterRegistry", registry, [authority, intervalLength]);
 
   const oracle = await new ReadingOracle__factory(deployer).deploy(
     authority,
@@ -193,7 +245,7 @@ export async function deploySystem(
     relayers,
     params.threshold,
   );
-  const oracleRec = await record(oracle, [authority, intervalLength, relayers, params.threshold]);
+  const oracleRec = await record("ReadingOracle", oracle, [authority, intervalLength, relayers, params.threshold]);
 
   // RecToken names the KwhToken as its only issuer, so it is deployed first with the address the KwhToken will
   // get (the deployer's next nonce); the KwhToken's constructor checks the link and reverts if it is wrong.
@@ -202,7 +254,7 @@ export async function deploySystem(
   const rec = await new RecToken__factory(deployer).deploy(authority, registryRec.address, kwhAddress, {
     nonce: recNonce,
   });
-  const recRec = await record(rec, [authority, registryRec.address, kwhAddress]);
+  const recRec = await record("RecToken", rec, [authority, registryRec.address, kwhAddress]);
 
   const kwh = await new KwhToken__factory(deployer).deploy(
     authority,
@@ -212,7 +264,7 @@ export async function deploySystem(
     settlementWindow,
     { nonce: recNonce + 1 },
   );
-  const kwhRec = await record(kwh, [
+  const kwhRec = await record("KwhToken", kwh, [
     authority,
     registryRec.address,
     oracleRec.address,
@@ -225,13 +277,13 @@ export async function deploySystem(
   let paymentToken = m.paymentToken;
   if (paymentToken === undefined) {
     const token = await new MockStablecoin__factory(deployer).deploy();
-    extra.MockStablecoin = await record(token, []);
+    extra.MockStablecoin = await record("MockStablecoin", token, []);
     paymentToken = extra.MockStablecoin.address;
   }
   const feed = async (given: string | undefined, answer: bigint, key: "FloorFeed" | "CeilingFeed") => {
     if (given !== undefined) return getAddress(given);
     const f = await new PriceFeedMock__factory(deployer).deploy(8, answer);
-    extra[key] = await record(f, [8, answer]);
+    extra[key] = await record(key, f, [8, answer]);
     return extra[key].address;
   };
   const floorFeed = await feed(m.floorFeed, 5_000_000n, "FloorFeed");
@@ -251,11 +303,7 @@ export async function deploySystem(
     escrowAddress,
   ] as const;
   const auction = await new BatchAuction__factory(deployer).deploy(...auctionArgs, { nonce: auctionNonce });
-  const auctionRec = await record(auction, [
-    ...auctionArgs.slice(0, 5),
-    Object.fromEntries(Object.entries(marketParams).map(([k, v]) => [k, typeof v === "bigint" ? v.toString() : v])),
-    escrowAddress,
-  ]);
+  const auctionRec = await record("BatchAuction", auction, auctionArgs);
   const gridOperator = getAddress(m.gridOperator ?? treasury);
   const dustAccount = getAddress(m.dustAccount ?? treasury);
   const escrowArgs = [authority, auctionRec.address, kwhRec.address, oracleRec.address, gridOperator, dustAccount];
@@ -268,13 +316,13 @@ export async function deploySystem(
     dustAccount,
     { nonce: auctionNonce + 1 },
   );
-  const escrowRec = await record(escrow, escrowArgs);
+  const escrowRec = await record("SettlementEscrow", escrow, escrowArgs);
   if (escrowRec.address !== escrowAddress)
     throw new Error(`escrow deployed at ${escrowRec.address}, not ${escrowAddress}`);
 
   // Bilateral deals of the two ERC-1155 tokens against any ERC-20 the maker names.
   const desk = await new DealDesk__factory(deployer).deploy(authority, kwhRec.address, recRec.address);
-  const deskRec = await record(desk, [authority, kwhRec.address, recRec.address]);
+  const deskRec = await record("DealDesk", desk, [authority, kwhRec.address, recRec.address]);
 
   const roleTxs: string[] = [];
   const send = async (p: Promise<ContractTransactionResponse>) => {

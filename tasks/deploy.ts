@@ -2,6 +2,7 @@ import { action, DEPLOYMENTS_DIR } from "./common.js";
 import { deploySystem, writeDeployment } from "../src/deploy.js";
 import { parseAddress } from "../src/ops/meters.js";
 import { InputError } from "../src/errors.js";
+import { recordCompilation } from "../src/verification.js";
 
 interface Args {
   intervalLength: number;
@@ -40,7 +41,15 @@ export default action<Args>(async (args, hre) => {
       treasury: args.treasury === "" ? undefined : parseAddress(args.treasury, "treasury"),
     },
   });
-  const path = writeDeployment(args.out || DEPLOYMENTS_DIR, deployment);
+  // The build each contract came from, for explorer verification (`deployment verify`); the contracts are deployed
+  // by now, so a missing build info only leaves it out of the record.
+  let record = deployment;
+  try {
+    record = await recordCompilation(deployment, hre.artifacts);
+  } catch (e) {
+    console.warn(`warning: ${(e as Error).message}; the record has no build info (verification reads the artifacts)`);
+  }
+  const path = writeDeployment(args.out || DEPLOYMENTS_DIR, record);
   for (const [name, c] of Object.entries(deployment.contracts)) console.log(`${name.padEnd(14)} ${c.address}`);
   console.log(
     `committee ${deployment.params.relayers.length} relayers, threshold ${deployment.params.threshold}; ` +

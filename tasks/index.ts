@@ -61,6 +61,20 @@ export const microgridTasks = [
     .setAction(() => import("./deploy.js"))
     .build(),
 
+  emptyTask("deployment", "The recorded deployment (deployments/<network>.json): explorer verification").build(),
+  task(["deployment", "verify"], "Verify every deployed contract's source on the network's explorers (hardhat-verify)")
+    .addOption({
+      name: "provider",
+      defaultValue: "",
+      description: "blockscout, etherscan and/or sourcify, comma-separated (default: those configured for the chain)",
+    })
+    .addOption({ name: "contract", defaultValue: "", description: "Only these contracts, comma-separated" })
+    .addFlag({ name: "dryRun", description: "Check the code on chain and print the requests; send nothing" })
+    .addFlag({ name: "force", description: "Verify again contracts an explorer already shows as verified" })
+    .addFlag({ name: "json", description: "Print the requests as JSON" })
+    .setAction(() => import("./verify.js"))
+    .build(),
+
   emptyTask("meter", "Register, list and revoke meters; configure zones").build(),
   task(["meter", "zone"], "Create a zone or change its capacities")
     .addOption({ name: "zone", type: ArgumentType.INT, defaultValue: 0, description: "Zone id (>= 1)" })
@@ -236,6 +250,37 @@ export const microgridTasks = [
     .addOption({ name: "account", defaultValue: "", description: "Account to fund" })
     .addOption({ name: "amount", defaultValue: "", description: "Base units (6 decimals: 1000000 = 1.00)" })
     .setAction(() => import("./auction.js").then((m) => ({ default: m.fund })))
+    .build(),
+
+  emptyTask("settle", "Delivery versus payment of cleared auctions: deliver, collect, status").build(),
+  task(
+    ["settle", "deliver"],
+    "Deliver a seller's kWh for its filled orders and get paid; from the deadline, settle defaults",
+  )
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .addOption({ name: "seller", defaultValue: "", description: "The seller (default: the sender)" })
+    .addOption({ name: "commitment", defaultValue: "", description: "One order (default: all of the seller's)" })
+    .addOption({ name: "file", defaultValue: "", description: "The order file `auction commit` wrote (instead)" })
+    .addFlag({
+      name: "all",
+      description: "Every seller that approved the escrow and holds its fill; from the deadline every open seller",
+    })
+    .addOption({ name: "from", defaultValue: "", description: "Account to send from (default: account 0)" })
+    .setAction(() => import("./settle.js").then((m) => ({ default: m.deliver })))
+    .build(),
+  task(["settle", "collect"], "Collect a buyer's energy, refund and compensation once every seller settled")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .addOption({ name: "buyer", defaultValue: "", description: "The buyer (default: the sender)" })
+    .addOption({ name: "commitment", defaultValue: "", description: "One order (default: all of the buyer's)" })
+    .addOption({ name: "file", defaultValue: "", description: "The order file `auction commit` wrote (instead)" })
+    .addFlag({ name: "all", description: "Every buyer, then pay the congestion rent and sweep the dust" })
+    .addOption({ name: "from", defaultValue: "", description: "Account to send from (default: account 0)" })
+    .setAction(() => import("./settle.js").then((m) => ({ default: m.collect })))
+    .build(),
+  task(["settle", "status"], "Obligations, deliveries, payments, refunds, rent and dust of an auction, from events")
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Delivery interval id" })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./settle.js").then((m) => ({ default: m.status })))
     .build(),
 
   emptyTask("deal", "Bilateral deals (RFQ) of kWh tokens and certificates: quote, fill, cancel").build(),

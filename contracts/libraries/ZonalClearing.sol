@@ -13,6 +13,7 @@ import {IBatchAuction} from "../interfaces/IBatchAuction.sol";
 /// and two more give every zone's position at the system price and at its own price: O(levels + zones).
 library ZonalClearing {
     /// @notice The zones' net exports do not sum to zero (never expected: the auction cannot clear and goes void).
+    /// @param netExportSumWh Σ of the zones' net exports, Wh (not zero).
     error ZonalClearingUnbalanced(int256 netExportSumWh);
 
     /// @notice The book as price levels. Zones are indexed 0..n-1 (the caller's order, ascending zone id); levels

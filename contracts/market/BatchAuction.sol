@@ -109,7 +109,8 @@ contract BatchAuction is IBatchAuction {
     /// @param floorFeed_ Chainlink feed of the feed-in tariff, in currency units per kWh.
     /// @param ceilingFeed_ Chainlink feed of the retail tariff, in currency units per kWh.
     /// @param treasury_ Receives non-reveal penalties.
-    /// @param p Windows, deposit, tick, caps, bond and penalty (see {IBatchAuction.Params}).
+    /// @param p Windows, deposit, tick, caps, bond and penalty (see {IBatchAuction.Params}); inconsistent ones revert
+    /// with {BatchAuctionInvalidParams}, as do a zero treasury or settlement.
     /// @param settlement_ The settlement escrow (may be deployed after this contract, at a predicted address).
     constructor(
         IMeterRegistry registry_,
@@ -296,32 +297,47 @@ contract BatchAuction is IBatchAuction {
     }
 
     /// @notice The day's bounds fixed for the auction (zero before its first commitment).
+    /// @param intervalId The auction's delivery interval.
+    /// @return floor Lowest limit price: the feed-in tariff, payment-token base units per kWh, rounded up to the tick.
+    /// @return ceiling Highest limit price: the retail tariff, base units per kWh, rounded down to the tick.
     function bounds(uint64 intervalId) external view returns (uint64 floor, uint64 ceiling) {
         AuctionState storage a = _auctions[intervalId];
         return (a.floor, a.ceiling);
     }
 
     /// @notice Commitments made so far.
+    /// @param intervalId The auction's delivery interval.
+    /// @return Commitments made to the auction (at most `maxOrders`), revealed or not.
     function commitCount(uint64 intervalId) external view returns (uint32) {
         return _auctions[intervalId].commits;
     }
 
     /// @notice The system price after clearing (zero before).
+    /// @param intervalId The auction's delivery interval.
+    /// @return The uncongested zones' price, payment-token base units per kWh.
     function systemPrice(uint64 intervalId) external view returns (uint64) {
         return _auctions[intervalId].systemPrice;
     }
 
     /// @notice A zone's clearing outcome (zero before clearing, but `listed` from its first reveal).
+    /// @param intervalId The auction's delivery interval.
+    /// @param zone The zone.
+    /// @return The zone's price (payment-token base units per kWh), at-price totals and fills, bought Wh, net export
+    /// (Wh, negative for imports) and congestion; all zero for a zone without revealed orders.
     function zoneOutcome(uint64 intervalId, uint32 zone) external view returns (ZonalClearing.ZoneOutcome memory) {
         return _outcomes[intervalId][zone];
     }
 
     /// @notice The zones with revealed orders, in order of their first reveal.
+    /// @param intervalId The auction's delivery interval.
+    /// @return The zone ids (at most 16).
     function zonesOf(uint64 intervalId) external view returns (uint32[] memory) {
         return _zonesOf[intervalId];
     }
 
     /// @notice The construction parameters.
+    /// @return Windows and lead (seconds), minimum deposit (payment-token base units), tick (base units per kWh),
+    /// most commitments, seller bond and non-reveal penalty (basis points) and oldest feed answer (seconds).
     function params() external view returns (Params memory) {
         return
             Params({
@@ -529,19 +545,29 @@ contract BatchAuction is IBatchAuction {
         book.importCapWh = new uint256[](n);
         book.totalSell = new uint256[](n);
         book.totalBuy = new uint256[](n);
-        uint256 count;
         for (uint256 z = 0; z < n; ++z) {
             IMeterRegistry.Zone memory cfg = registry.getZone(zoneIds[z]);
             book.exportCapWh[z] = (uint256(cfg.exportCapacityW) * intervalLength) / 3600;
             book.importCapWh[z] = (uint256(cfg.importCapacityW) * intervalLength) / 3600;
-            count += _countLevels(intervalId, zoneIds[z], floor, ceiling);
         }
+        uint256 count;
+        for (uint256 z = 0; z < n; ++z) count += _countLevels(intervalId, zoneIds[z], floor, ceiling);
         book.prices = new uint256[](count);
         book.zoneOf = new uint256[](count);
         book.sells = new uint256[](count);
         book.buys = new uint256[](count);
         uint256 k;
         uint256[] memory tops = new uint256[](n);
+        // Each zone's level mapping, located once: a level is then one hash of its tick away.
+        uint256[] memory bases = new uint256[](n);
+        for (uint256 z = 0; z < n; ++z) {
+            mapping(uint256 => uint256) storage levels = _levels[intervalId][zoneIds[z]];
+            uint256 base;
+            assembly ("memory-safe") {
+                base := levels.slot
+            }
+            bases[z] = base;
+        }
         for (uint256 t = (floor / _tickSize) >> 24; t <= (ceiling / _tickSize) >> 24; ++t) {
             uint256 union;
             for (uint256 z = 0; z < n; ++z) {
@@ -551,7 +577,7 @@ contract BatchAuction is IBatchAuction {
             while (union != 0) {
                 uint256 si = (t << 8) | _lowestBit(union);
                 union &= union - 1;
-                k = _appendSummary(intervalId, zoneIds, tops, si, book, k);
+                k = _appendSummary(intervalId, zoneIds, tops, bases, si, book, k);
             }
         }
     }
@@ -561,6 +587,7 @@ contract BatchAuction is IBatchAuction {
         uint64 intervalId,
         uint32[] memory zoneIds,
         uint256[] memory tops,
+        uint256[] memory bases,
         uint256 si,
         ZonalClearing.Book memory book,
         uint256 k
@@ -576,7 +603,7 @@ contract BatchAuction is IBatchAuction {
         while (union != 0) {
             uint256 bit = _lowestBit(union);
             union &= union - 1;
-            k = _appendWord(intervalId, zoneIds, scratch, (si << 8) | bit, book, k);
+            k = _appendWord(intervalId, zoneIds, scratch, bases, (si << 8) | bit, book, k);
         }
         return k;
     }
@@ -608,6 +635,7 @@ contract BatchAuction is IBatchAuction {
         uint64 intervalId,
         uint32[] memory zoneIds,
         uint256[][2] memory scratch,
+        uint256[] memory bases,
         uint256 w,
         ZonalClearing.Book memory book,
         uint256 k
@@ -621,23 +649,29 @@ contract BatchAuction is IBatchAuction {
         while (union != 0) {
             uint256 tick = (w << 8) | _lowestBit(union);
             union &= union - 1;
-            k = _appendTick(intervalId, zoneIds, words, tick, book, k);
+            k = _appendTick(words, bases, tick, book, k);
         }
         return k;
     }
 
     /// @dev Appends the levels of every zone with orders at `tick` to `book` from index `k`; returns the next index.
+    /// `bases[z]` is the storage slot of zone z's `_levels` mapping.
     function _appendTick(
-        uint64 intervalId,
-        uint32[] memory zoneIds,
         uint256[] memory words,
+        uint256[] memory bases,
         uint256 tick,
         ZonalClearing.Book memory book,
         uint256 k
     ) private view returns (uint256) {
-        for (uint256 z = 0; z < zoneIds.length; ++z) {
+        for (uint256 z = 0; z < words.length; ++z) {
             if (words[z] & (1 << (tick & 0xff)) == 0) continue;
-            uint256 level = _levels[intervalId][zoneIds[z]][tick];
+            uint256 base = bases[z];
+            uint256 level;
+            assembly ("memory-safe") {
+                mstore(0, tick)
+                mstore(32, base)
+                level := sload(keccak256(0, 64))
+            }
             book.prices[k] = tick * _tickSize;
             book.zoneOf[k] = z;
             book.sells[k] = uint128(level);
@@ -666,10 +700,16 @@ contract BatchAuction is IBatchAuction {
         if (actual != expected) revert BatchAuctionWrongPhase(intervalId, expected, actual);
     }
 
-    function _popCount(uint256 x) private pure returns (uint256 n) {
-        while (x != 0) {
-            x &= x - 1;
-            ++n;
+    /// @dev The number of set bits of `x` (SWAR: bit pairs, nibbles, then the bytes summed by one multiplication).
+    function _popCount(uint256 x) private pure returns (uint256) {
+        if (x == type(uint256).max) return 256; // the byte sum below would wrap
+        unchecked {
+            x -= (x >> 1) & 0x5555555555555555555555555555555555555555555555555555555555555555;
+            x =
+                (x & 0x3333333333333333333333333333333333333333333333333333333333333333) +
+                ((x >> 2) & 0x3333333333333333333333333333333333333333333333333333333333333333);
+            x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f0f;
+            return (x * 0x0101010101010101010101010101010101010101010101010101010101010101) >> 248;
         }
     }
 

@@ -158,6 +158,7 @@ contract DealDesk is IDealDesk, AccessManaged, Pausable, ReentrancyGuardTransien
     }
 
     /// @notice The EIP-712 domain separator of this desk (chain id and address bound).
+    /// @return The separator of the domain ("Microgrid DealDesk", "1", chain id, this desk).
     function DOMAIN_SEPARATOR() external view returns (bytes32) {
         return _domainSeparatorV4();
     }

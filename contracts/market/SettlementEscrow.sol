@@ -48,8 +48,23 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
     /// buyers' payments in, sellers' payments, compensation and rent out. Dust when everyone settled.
     mapping(uint64 intervalId => int256) private _residual;
 
+    /// @dev The exported pool of an auction, loaded once per transaction for importing buyers; and the outcome of
+    /// the zone last collected from (a batch's buyers of one zone read it once).
+    struct Pool {
+        uint32 cachedZone;
+        ZonalClearing.ZoneOutcome cached;
+        uint32[] zones;
+        ZonalClearing.ZoneOutcome[] outcomes;
+        uint256[] exported;
+        uint256 energy;
+        uint256 compensation;
+        uint256 total;
+    }
+
     /// @param authority The system's AccessManager (pause).
     /// @param auction_ The BatchAuction, deployed naming this contract as its settlement.
+    /// @param kwh_ The KwhToken whose tokens are delivered (its admin names this contract `setSettlementEscrow`).
+    /// @param oracle_ The ReadingOracle whose final roots gate delivery.
     /// @param gridOperator_ Receives congestion rent.
     /// @param dustAccount_ Receives rounding dust.
     constructor(
@@ -76,53 +91,63 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
 
     /// @inheritdoc ISettlementEscrow
     function deliver(uint64 intervalId, address seller, bytes32 commitment) external nonReentrant whenNotPaused {
-        (bytes32 root, ) = oracle.finalRoot(intervalId);
-        if (root == bytes32(0)) revert EscrowRootNotFinal(intervalId);
-        uint64 deadline = auction.schedule(intervalId).settlementDeadline;
-        if (block.timestamp >= deadline) revert EscrowDeadlinePassed(intervalId, deadline);
+        _requireDeliverable(intervalId);
         _settleSeller(intervalId, seller, commitment, true);
     }
 
     /// @inheritdoc ISettlementEscrow
+    function deliverBatch(
+        uint64 intervalId,
+        address[] calldata sellers,
+        bytes32[] calldata commitments
+    ) external nonReentrant whenNotPaused {
+        _requireSameLength(sellers.length, commitments.length);
+        _requireDeliverable(intervalId);
+        for (uint256 i = 0; i < sellers.length; ++i) _settleSeller(intervalId, sellers[i], commitments[i], true);
+    }
+
+    /// @inheritdoc ISettlementEscrow
     function settleDefault(uint64 intervalId, address seller, bytes32 commitment) external nonReentrant {
-        uint64 deadline = auction.schedule(intervalId).settlementDeadline;
-        if (block.timestamp < deadline) revert EscrowDeadlineNotReached(intervalId, deadline);
+        _requireDeadlineReached(intervalId);
         _settleSeller(intervalId, seller, commitment, false);
     }
 
     /// @inheritdoc ISettlementEscrow
+    function settleDefaultBatch(
+        uint64 intervalId,
+        address[] calldata sellers,
+        bytes32[] calldata commitments
+    ) external nonReentrant {
+        _requireSameLength(sellers.length, commitments.length);
+        _requireDeadlineReached(intervalId);
+        for (uint256 i = 0; i < sellers.length; ++i) _settleSeller(intervalId, sellers[i], commitments[i], false);
+    }
+
+    /// @inheritdoc ISettlementEscrow
     function collect(uint64 intervalId, address buyer, bytes32 commitment) external nonReentrant {
-        // Pausing stops settlements before the deadline, never a buyer's money after it.
-        if (paused() && block.timestamp < auction.schedule(intervalId).settlementDeadline) revert EnforcedPause();
-        _requireSellersSettled(intervalId);
-        IBatchAuction.FilledOrder memory o = auction.settleOrder(intervalId, buyer, commitment);
-        if (o.side != IBatchAuction.Side.Buy) revert EscrowWrongSide(intervalId, commitment);
-        BuyerShare memory share = buyerShare(intervalId, o.zone, o.filledWh);
-        uint256 received;
-        for (uint256 i = 0; i < share.amounts.length; ++i) received += share.amounts[i];
-        uint256 refund = o.collateral - share.payment + share.compensation;
+        _requireCollectable(intervalId);
+        Pool memory pool;
+        _collect(intervalId, buyer, commitment, buyer, pool);
+    }
 
-        _books[intervalId].collectedBoughtWh += o.filledWh;
-        _residual[intervalId] += SafeCast.toInt256(share.payment) - SafeCast.toInt256(share.compensation);
-        emit BuyerCollected(
-            intervalId,
-            buyer,
-            commitment,
-            o.zone,
-            o.filledWh,
-            uint64(received),
-            o.price,
-            share.payment,
-            share.compensation,
-            refund
-        );
+    /// @inheritdoc ISettlementEscrow
+    function collectTo(uint64 intervalId, bytes32 commitment, address recipient) external nonReentrant {
+        if (recipient == address(0)) revert EscrowZeroAddress();
+        _requireCollectable(intervalId);
+        Pool memory pool;
+        _collect(intervalId, msg.sender, commitment, recipient, pool);
+    }
 
-        if (share.ids.length == 1) {
-            kwh.safeTransferFrom(address(this), buyer, share.ids[0], share.amounts[0], "");
-        } else if (share.ids.length > 1) {
-            kwh.safeBatchTransferFrom(address(this), buyer, share.ids, share.amounts, "");
-        }
-        if (refund != 0) paymentToken.safeTransferFrom(address(auction), buyer, refund);
+    /// @inheritdoc ISettlementEscrow
+    function collectBatch(
+        uint64 intervalId,
+        address[] calldata buyers,
+        bytes32[] calldata commitments
+    ) external nonReentrant {
+        _requireSameLength(buyers.length, commitments.length);
+        _requireCollectable(intervalId);
+        Pool memory pool;
+        for (uint256 i = 0; i < buyers.length; ++i) _collect(intervalId, buyers[i], commitments[i], buyers[i], pool);
     }
 
     /// @inheritdoc ISettlementEscrow
@@ -168,16 +193,24 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
     }
 
     /// @notice An auction's settlement so far.
+    /// @param intervalId The auction's delivery interval.
+    /// @return Sold Wh settled, delivered Wh, collected bought Wh, and whether the rent was paid and the dust swept.
     function auctionBook(uint64 intervalId) external view returns (AuctionBook memory) {
         return _books[intervalId];
     }
 
     /// @notice A zone's sellers' settlement so far.
+    /// @param intervalId The auction's delivery interval.
+    /// @param zone The zone.
+    /// @return Delivered Wh, settled sold Wh, slashed bonds (payment-token base units) and collected bought Wh.
     function zoneBook(uint64 intervalId, uint32 zone) external view returns (ZoneBook memory) {
         return _zones[intervalId][zone];
     }
 
     /// @notice Money held for the auction beyond its unsettled orders' collateral (the dust once all settled).
+    /// @param intervalId The auction's delivery interval.
+    /// @return Payment-token base units: slashed bonds and buyers' payments less sellers' payments, compensation and
+    /// rent; negative while buyers still have to pay for delivered energy, never once every order settled.
     function residualOf(uint64 intervalId) external view returns (int256) {
         return _residual[intervalId];
     }
@@ -186,70 +219,41 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
                                  PUBLIC
     //////////////////////////////////////////////////////////////*/
 
-    /// @notice What a buyer of `zone` that filled `filledWh` receives, pays and is compensated, given the sellers'
-    /// settlement so far (final once every seller settled).
-    function buyerShare(uint64 intervalId, uint32 zone, uint64 filledWh) public view returns (BuyerShare memory s) {
-        ZonalClearing.ZoneOutcome memory oz = auction.zoneOutcome(intervalId, zone);
-        uint256 bought = oz.boughtWh;
-        int256 sold = int256(bought) + oz.netExportWh;
-        uint32[] memory zones;
-        ZonalClearing.ZoneOutcome[] memory o;
-        uint256 exportsTotal;
-        uint256 sources = sold > 0 ? 1 : 0;
-        if (oz.netExportWh < 0) {
-            (zones, o, exportsTotal) = _allOutcomes(intervalId);
-            for (uint256 i = 0; i < zones.length; ++i) {
-                if (o[i].netExportWh > 0) ++sources;
-            }
-        }
-        s.ids = new uint256[](sources);
-        s.amounts = new uint256[](sources);
-        uint256 k;
-        if (sold > 0) {
-            // Own zone's sellers: the share min(bought, sold) / sold of their delivery comes to this zone's buyers.
-            _addSource(s, k++, intervalId, zone, filledWh, oz.price, Math.min(bought, uint256(sold)), uint256(sold));
-        }
-        for (uint256 i = 0; i < zones.length; ++i) {
-            ZonalClearing.ZoneOutcome memory oe = o[i];
-            if (oe.netExportWh <= 0) continue;
-            // Exporter e sends X_e / S_e of its delivery out, this zone taking |X_z| / ΣX of it.
-            uint256 x = uint256(int256(oe.netExportWh));
-            uint256 soldE = oe.boughtWh + x;
-            _addSource(
-                s,
-                k++,
-                intervalId,
-                zones[i],
-                filledWh,
-                oz.price,
-                x * uint256(-int256(oz.netExportWh)),
-                soldE * exportsTotal
-            );
-        }
-        // Buyers share every source by their filled fraction of the zone's purchases.
-        for (uint256 i = 0; i < sources; ++i) {
-            s.amounts[i] /= bought;
-        }
-        s.payment = Math.ceilDiv(s.payment, bought);
-        s.compensation /= bought;
+    /// @notice What the next buyer of `zone` to collect receives, pays and is compensated for a fill of `filledWh`,
+    /// given the settlement so far (the energy is final once every seller settled; see docs/settlement.md).
+    /// @param intervalId The auction's delivery interval.
+    /// @param zone The buyer's zone.
+    /// @param filledWh The buyer's fill, Wh.
+    /// @return kWh token ids and Wh of each, the payment (rounded up) and the compensation, payment-token base units
+    /// (empty when nobody bought in the zone).
+    function buyerShare(uint64 intervalId, uint32 zone, uint64 filledWh) external view returns (BuyerShare memory) {
+        Pool memory pool;
+        return
+            _share(intervalId, zone, auction.zoneOutcome(intervalId, zone), _zones[intervalId][zone], filledWh, pool);
     }
 
-    /// @notice The congestion rent of an auction once every seller settled: for the energy delivered from each
-    /// exporting zone to each importing zone, the difference of their prices (rounded down), base units.
-    function congestionRent(uint64 intervalId) public view returns (uint256 rent) {
-        (uint32[] memory zones, ZonalClearing.ZoneOutcome[] memory o, uint256 exportsTotal) = _allOutcomes(intervalId);
-        for (uint256 e = 0; e < zones.length; ++e) {
-            if (o[e].netExportWh <= 0) continue;
-            uint256 x = uint256(int256(o[e].netExportWh));
-            // delivered exports of e: D_e × X_e / S_e
-            uint256 num = uint256(_zones[intervalId][zones[e]].deliveredWh) * x;
-            uint256 den = (o[e].boughtWh + x) * exportsTotal * 1000;
-            for (uint256 z = 0; z < zones.length; ++z) {
-                if (o[z].netExportWh >= 0 || o[z].price <= o[e].price) continue;
-                uint256 imported = uint256(-int256(o[z].netExportWh));
-                rent += Math.mulDiv(num, imported * (o[z].price - o[e].price), den);
-            }
+    /// @notice The congestion rent of an auction once every seller settled: what the importing zones' buyers pay
+    /// for the imported energy at their prices less what the exporting zones' sellers receive for it at theirs
+    /// (rounded down), base units.
+    /// @param intervalId The auction's delivery interval.
+    /// @return Payment-token base units (zero when the importers pay no more than the exporters receive); before
+    /// every seller settled, the value for the energy delivered so far.
+    function congestionRent(uint64 intervalId) public view returns (uint256) {
+        Pool memory pool;
+        _loadPool(intervalId, pool);
+        uint256 revenue;
+        uint256 cost;
+        uint256 before;
+        for (uint256 i = 0; i < pool.zones.length; ++i) {
+            int96 x = pool.outcomes[i].netExportWh;
+            if (x > 0) cost += pool.exported[i] * pool.outcomes[i].price;
+            if (x >= 0) continue;
+            uint256 imported = uint256(-int256(x));
+            uint256 received = (pool.energy * (before + imported)) / pool.total - (pool.energy * before) / pool.total;
+            revenue += received * pool.outcomes[i].price;
+            before += imported;
         }
+        return revenue > cost ? (revenue - cost) / 1000 : 0;
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -263,7 +267,15 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
         if (o.side != IBatchAuction.Side.Sell) revert EscrowWrongSide(intervalId, commitment);
         uint256 id = TokenIds.encode(o.zone, intervalId);
         uint64 delivered;
-        if (delivering) delivered = uint64(Math.min(o.filledWh, kwh.balanceOf(seller, id)));
+        if (delivering) {
+            uint256 held = kwh.balanceOf(seller, id);
+            // Anyone may complete a seller's delivery, only the seller accept a shortfall before the deadline (or
+            // another caller could settle it short before it claimed its proven export).
+            if (held < o.filledWh && msg.sender != seller) {
+                revert EscrowShortDeliveryNotBySeller(intervalId, seller, held, o.filledWh);
+            }
+            delivered = uint64(Math.min(o.filledWh, held));
+        }
         uint256 payment = (uint256(delivered) * o.price) / 1000;
         uint256 slashed;
         if (delivered < o.filledWh) {
@@ -302,41 +314,201 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
         paymentToken.safeTransferFrom(address(auction), seller, payment + bondReturned);
     }
 
-    /// @dev Adds source zone `src`'s delivery (and slashed bonds) times `num / den` times `filledWh` to the share,
-    /// still to be divided by the buyer's zone's purchases.
-    function _addSource(
-        BuyerShare memory s,
-        uint256 k,
+    /// @dev Takes a buyer's order over and hands its share to `recipient`: energy, the rest of its collateral and
+    /// compensation.
+    function _collect(
         uint64 intervalId,
-        uint32 src,
-        uint64 filledWh,
-        uint64 price,
-        uint256 num,
-        uint256 den
-    ) private view {
-        ZoneBook memory zb = _zones[intervalId][src];
-        s.ids[k] = TokenIds.encode(src, intervalId);
-        // amounts and money scaled by `bought` (divided in buyerShare): floor for energy and compensation, ceiling
-        // for the payment.
-        s.amounts[k] = Math.mulDiv(uint256(filledWh) * zb.deliveredWh, num, den);
-        s.payment += Math.mulDiv(uint256(filledWh) * zb.deliveredWh, num * price, den * 1000, Math.Rounding.Ceil);
-        s.compensation += Math.mulDiv(uint256(filledWh) * zb.slashed, num, den);
+        address buyer,
+        bytes32 commitment,
+        address recipient,
+        Pool memory pool
+    ) private {
+        IBatchAuction.FilledOrder memory o = auction.settleOrder(intervalId, buyer, commitment);
+        if (o.side != IBatchAuction.Side.Buy) revert EscrowWrongSide(intervalId, commitment);
+        ZoneBook storage zb = _zones[intervalId][o.zone];
+        if (pool.cachedZone != o.zone) {
+            pool.cached = auction.zoneOutcome(intervalId, o.zone);
+            pool.cachedZone = o.zone;
+        }
+        BuyerShare memory share = _share(intervalId, o.zone, pool.cached, zb, o.filledWh, pool);
+        uint256 refund = o.collateral - share.payment + share.compensation;
+
+        zb.collectedWh += o.filledWh;
+        _books[intervalId].collectedBoughtWh += o.filledWh;
+        _residual[intervalId] += SafeCast.toInt256(share.payment) - SafeCast.toInt256(share.compensation);
+        emit BuyerCollected(
+            intervalId,
+            buyer,
+            commitment,
+            o.zone,
+            o.filledWh,
+            uint64(share.receivedWh),
+            o.price,
+            share.payment,
+            share.compensation,
+            refund
+        );
+
+        if (share.ids.length == 1) {
+            kwh.safeTransferFrom(address(this), recipient, share.ids[0], share.amounts[0], "");
+        } else if (share.ids.length > 1) {
+            kwh.safeBatchTransferFrom(address(this), recipient, share.ids, share.amounts, "");
+        }
+        if (refund != 0) paymentToken.safeTransferFrom(address(auction), recipient, refund);
     }
 
-    /// @dev Every zone's outcome and the total exported: the larger of Σ exports and Σ imports, so that never more
-    /// goes out of the exporters than they export, whatever the rounding of the clearing.
-    function _allOutcomes(
-        uint64 intervalId
-    ) private view returns (uint32[] memory zones, ZonalClearing.ZoneOutcome[] memory o, uint256 exportsTotal) {
-        zones = auction.zonesOf(intervalId);
-        o = new ZonalClearing.ZoneOutcome[](zones.length);
-        uint256 importsTotal;
-        for (uint256 i = 0; i < zones.length; ++i) {
-            o[i] = auction.zoneOutcome(intervalId, zones[i]);
-            if (o[i].netExportWh > 0) exportsTotal += uint256(int256(o[i].netExportWh));
-            else importsTotal += uint256(-int256(o[i].netExportWh));
+    /// @dev The share of the buyer whose fill `filledWh` comes next in `zone` (positions `collectedWh` to
+    /// `collectedWh + filledWh` of the zone's `boughtWh`): a slice of the zone's own pool of energy and
+    /// compensation and, for an importing zone, a slice of the zone's range of the exported pool.
+    function _share(
+        uint64 intervalId,
+        uint32 zone,
+        ZonalClearing.ZoneOutcome memory oz,
+        ZoneBook memory zb,
+        uint64 filledWh,
+        Pool memory pool
+    ) private view returns (BuyerShare memory s) {
+        uint256 bought = oz.boughtWh;
+        if (bought == 0) return s; // nobody bought in the zone: nothing to share
+        uint256 c0 = zb.collectedWh;
+        uint256 c1 = c0 + filledWh;
+        uint256 ownEnergy = zb.deliveredWh;
+        uint256 ownCompensation = zb.slashed;
+        if (oz.netExportWh > 0) {
+            // An exporting zone keeps for its buyers what does not leave it.
+            ownEnergy -= _exported(ownEnergy, oz);
+            ownCompensation -= _exported(ownCompensation, oz);
         }
-        exportsTotal = Math.max(exportsTotal, importsTotal);
+        s.compensation = _slice(ownCompensation, c0, c1, bought);
+        // The zone's energy as one list: its own pool, then (importing) its range [start, start + g) of the exported
+        // pool; the buyer takes the slice [lo, hi) of it, so that it never receives more than it filled.
+        uint256 start;
+        uint256 g;
+        if (oz.netExportWh < 0) {
+            if (pool.zones.length == 0) _loadPool(intervalId, pool);
+            uint256 compensation;
+            (start, g, compensation) = _importRange(pool, zone, c0, c1, bought);
+            s.compensation += compensation;
+        }
+        uint256 lo = ((ownEnergy + g) * c0) / bought;
+        uint256 hi = ((ownEnergy + g) * c1) / bought;
+        uint256 own = Math.min(hi, ownEnergy) - Math.min(lo, ownEnergy);
+        uint256 received = own;
+        uint256 n;
+        if (hi <= ownEnergy) {
+            s.ids = new uint256[](own == 0 ? 0 : 1);
+            s.amounts = new uint256[](s.ids.length);
+        } else {
+            s.ids = new uint256[](pool.zones.length + 1);
+            s.amounts = new uint256[](pool.zones.length + 1);
+        }
+        if (own != 0) {
+            s.ids[0] = TokenIds.encode(zone, intervalId);
+            s.amounts[0] = own;
+            n = 1;
+        }
+        if (hi > ownEnergy) {
+            // Pool positions of the imported part; the pool lists the exporting zones' energy one after the other.
+            uint256 poolLo = start + Math.saturatingSub(lo, ownEnergy);
+            uint256 poolHi = start + hi - ownEnergy;
+            uint256 end;
+            for (uint256 e = 0; e < pool.zones.length && end < poolHi; ++e) {
+                uint256 begin = end;
+                end += pool.exported[e];
+                uint256 amount = Math.saturatingSub(Math.min(poolHi, end), Math.max(poolLo, begin));
+                if (amount == 0) continue;
+                s.ids[n] = TokenIds.encode(pool.zones[e], intervalId);
+                s.amounts[n++] = amount;
+                received += amount;
+            }
+            uint256[] memory ids = s.ids;
+            uint256[] memory amounts = s.amounts;
+            assembly ("memory-safe") {
+                mstore(ids, n)
+                mstore(amounts, n)
+            }
+        }
+        s.receivedWh = received;
+        s.payment = Math.ceilDiv(received * oz.price, 1000);
+    }
+
+    /// @dev Importing `zone`'s range `[start, start + g)` of the exported pool, where its imports sit among all
+    /// imports; and the buyer's slice (positions `[c0, c1)` of `bought`) of the pooled compensation the range gets.
+    function _importRange(
+        Pool memory pool,
+        uint32 zone,
+        uint256 c0,
+        uint256 c1,
+        uint256 bought
+    ) private pure returns (uint256 start, uint256 g, uint256 compensation) {
+        uint256 before;
+        uint256 imported;
+        for (uint256 i = 0; i < pool.zones.length; ++i) {
+            int96 x = pool.outcomes[i].netExportWh;
+            if (pool.zones[i] == zone) {
+                imported = uint256(-int256(x));
+                break;
+            }
+            if (x < 0) before += uint256(-int256(x));
+        }
+        start = (pool.energy * before) / pool.total;
+        g = (pool.energy * (before + imported)) / pool.total - start;
+        uint256 cg = (pool.compensation * (before + imported)) / pool.total - (pool.compensation * before) / pool.total;
+        compensation = _slice(cg, c0, c1, bought);
+    }
+
+    /// @dev Every zone's outcome, the delivered energy and slashed bonds each exporting zone sends out, and the
+    /// totals: the exported pool the importing zones share in proportion to their imports.
+    function _loadPool(uint64 intervalId, Pool memory pool) private view {
+        pool.zones = auction.zonesOf(intervalId);
+        uint256 n = pool.zones.length;
+        pool.outcomes = new ZonalClearing.ZoneOutcome[](n);
+        pool.exported = new uint256[](n);
+        for (uint256 i = 0; i < n; ++i) {
+            ZonalClearing.ZoneOutcome memory o = auction.zoneOutcome(intervalId, pool.zones[i]);
+            pool.outcomes[i] = o;
+            if (o.netExportWh <= 0) continue;
+            ZoneBook storage zb = _zones[intervalId][pool.zones[i]];
+            pool.exported[i] = _exported(zb.deliveredWh, o);
+            pool.energy += pool.exported[i];
+            pool.compensation += _exported(zb.slashed, o);
+            pool.total += uint256(int256(o.netExportWh));
+        }
+    }
+
+    /// @dev The part of an exporting zone's `amount` (delivered Wh or slashed bonds) that leaves it: X / S, rounded
+    /// down (the zone's own buyers keep the rounding).
+    function _exported(uint256 amount, ZonalClearing.ZoneOutcome memory o) private pure returns (uint256) {
+        uint256 x = uint256(int256(o.netExportWh));
+        return (amount * x) / (o.boughtWh + x);
+    }
+
+    /// @dev The slice `[c0, c1)` of `total` spread over `bought` positions: slices of consecutive positions add up to
+    /// `total` exactly.
+    function _slice(uint256 total, uint256 c0, uint256 c1, uint256 bought) private pure returns (uint256) {
+        return (total * c1) / bought - (total * c0) / bought;
+    }
+
+    function _requireDeliverable(uint64 intervalId) private view {
+        (bytes32 root, ) = oracle.finalRoot(intervalId);
+        if (root == bytes32(0)) revert EscrowRootNotFinal(intervalId);
+        uint64 deadline = auction.schedule(intervalId).settlementDeadline;
+        if (block.timestamp >= deadline) revert EscrowDeadlinePassed(intervalId, deadline);
+    }
+
+    function _requireDeadlineReached(uint64 intervalId) private view {
+        uint64 deadline = auction.schedule(intervalId).settlementDeadline;
+        if (block.timestamp < deadline) revert EscrowDeadlineNotReached(intervalId, deadline);
+    }
+
+    function _requireCollectable(uint64 intervalId) private view {
+        // Pausing stops settlements before the deadline, never a buyer's money after it.
+        if (paused() && block.timestamp < auction.schedule(intervalId).settlementDeadline) revert EnforcedPause();
+        _requireSellersSettled(intervalId);
+    }
+
+    function _requireSameLength(uint256 a, uint256 b) private pure {
+        if (a != b) revert EscrowLengthMismatch(a, b);
     }
 
     function _requireSellersSettled(uint64 intervalId) private view {

@@ -14,7 +14,8 @@
  * signatures are deterministic (RFC 6979), so the figures only change when gas does.
  */
 import { mkdirSync, writeFileSync } from "node:fs";
-import hre, { network } from "hardhat";
+import { network } from "hardhat";
+import { compilerOfReport, fmt, table } from "./report.js";
 import { type ContractTransactionResponse, Wallet, keccak256, toUtf8Bytes } from "ethers";
 import { deploySystem } from "../../src/deploy.js";
 import { kwhTokenId } from "../../src/intervals.js";
@@ -244,14 +245,6 @@ const comparisons = [
   },
 ].map((c) => ({ ...c, overhead: c.fill - c.baseline }));
 
-const fmt = (n: number) => n.toLocaleString("en-US");
-function table(header: string[], cells: string[][]) {
-  const widths = header.map((h, c) => Math.max(h.length, ...cells.map((r) => r[c].length)));
-  const line = (r: string[]) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join("  ");
-  console.log(line(header));
-  console.log(widths.map((w) => "-".repeat(w)).join("  "));
-  for (const r of cells) console.log(line(r));
-}
 console.log();
 table(
   ["operation", "n", "min", "avg", "max"],
@@ -267,10 +260,8 @@ console.log(
   "Gas = receipt gasUsed. 'transfers (one tx)' = ERC-20 transfer + ERC-1155 transfer − 21,000 (the base cost paid once).",
 );
 
-const compiler = hre.config.solidity.profiles.default.compilers[0];
-const settings = compiler.settings as { evmVersion?: string; optimizer?: { enabled?: boolean; runs?: number } };
 const report = {
-  compiler: { solc: compiler.version, evmVersion: settings.evmVersion ?? null, optimizer: settings.optimizer ?? null },
+  compiler: compilerOfReport(),
   setup: {
     network: "in-process EDR (hardhat network.create())",
     gas: "receipt gasUsed (21,000 base + calldata + execution)",

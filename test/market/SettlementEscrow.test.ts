@@ -13,7 +13,13 @@ import {
   sellerBond,
   type Order,
 } from "../helpers/auction.js";
-import { FeeOnTransferStablecoin__factory, type MockStablecoin } from "../../types/ethers-contracts/index.js";
+import {
+  FeeOnTransferStablecoin__factory,
+  NoReturnStablecoin__factory,
+  ReentrantEscrowBuyer__factory,
+  type MockStablecoin,
+} from "../../types/ethers-contracts/index.js";
+import { deploySystem } from "../../src/deploy.js";
 
 type Trader = Signer & { address: string };
 interface Placed {
@@ -36,7 +42,7 @@ async function escrowFixture() {
 }
 
 /** Runs an auction for a future interval through clearing with `orders`; returns it and the placed orders. */
-async function clearedAuction(f: Fixture, orders: [Trader, Order][]) {
+async function clearedAuction(f: Pick<Fixture, "system">, orders: [Trader, Order][]) {
   const { auction } = f.system;
   const now = BigInt(await networkHelpers.time.latest());
   const intervalId = (now + 3_600n + 300n + 900n + 1_800n) / INTERVAL + 1n;
@@ -60,13 +66,46 @@ async function clearedAuction(f: Fixture, orders: [Trader, Order][]) {
 
 /** Ends the interval, posts a final root with the meters' exports and claims them. */
 async function proveAndClaim(f: Fixture, intervalId: bigint, exports: [number, bigint][]) {
-  await networkHelpers.time.increaseTo((intervalId + 1n) * INTERVAL);
+  const end = (intervalId + 1n) * INTERVAL;
+  if (BigInt(await networkHelpers.time.latest()) < end) await networkHelpers.time.increaseTo(end);
   const leaves = exports.map(([m, exportWh]) => ({ meter: f.meters[m].address, importWh: 0n, exportWh }));
   const tree = await postRoot(f.system, f.relayers, intervalId, leaves);
   for (const [m] of exports) {
     const p = proofFor(tree, f.meters[m].address);
     await (await f.system.kwh.claim(p.meter, intervalId, p.importWh, p.exportWh, p.proof)).wait();
   }
+}
+
+/**
+ * A ReentrantEscrowBuyer funded with 10 USD whose `buys` clear against alice's 1,000 Wh from meter 0 (zone 1, at
+ * 0.10; the buyers bid 0.30, so the price is 0.20), proven and delivered: the buyer's orders are ready to collect.
+ */
+async function buyerContractAuction(f: Fixture, buys: Order[], label: string) {
+  const { escrow, auction, paymentToken: token } = f.system;
+  const buyer = await new ReentrantEscrowBuyer__factory(f.deployer).deploy(auction, escrow);
+  const buyerAddress = await buyer.getAddress();
+  await (await token.mint(buyerAddress, 10n * USD)).wait();
+  await (await buyer.approve(token)).wait();
+  const now = BigInt(await networkHelpers.time.latest());
+  const intervalId = (now + 3_600n + 300n + 900n + 1_800n) / INTERVAL + 1n;
+  const s = await auction.schedule(intervalId);
+  await networkHelpers.time.increaseTo(s.commitStart);
+  const sellOrder = sell(1, 1_000n, 100_000n, f.meters[0].address);
+  const sc = await auction.commitmentOf(intervalId, f.alice.address, sellOrder, salt(`${label} sell`));
+  await (await auction.connect(f.alice).commit(intervalId, sc, collateralFor(sellOrder))).wait();
+  const commitments: string[] = [];
+  for (const [i, o] of buys.entries()) {
+    commitments.push(await auction.commitmentOf(intervalId, buyerAddress, o, salt(`${label} buy ${i}`)));
+    await (await buyer.commit(intervalId, commitments[i], collateralFor(o))).wait();
+  }
+  await networkHelpers.time.increaseTo(s.revealStart);
+  await (await auction.connect(f.alice).reveal(intervalId, sellOrder, salt(`${label} sell`))).wait();
+  for (const [i, o] of buys.entries()) await (await buyer.reveal(intervalId, o, salt(`${label} buy ${i}`))).wait();
+  await networkHelpers.time.increaseTo(s.gateClosure);
+  await (await auction.clear(intervalId)).wait();
+  await proveAndClaim(f, intervalId, [[0, 1_000n]]);
+  await (await escrow.deliver(intervalId, f.alice.address, sc)).wait();
+  return { buyer, buyerAddress, intervalId, commitments };
 }
 
 const ceilDiv = (a: bigint, b: bigint) => (a + b - 1n) / b;
@@ -139,7 +178,11 @@ describe("SettlementEscrow", function () {
       // 300 Wh short at (ceiling 0.40 − price 0.20) would be 60,000 base units: capped by the bond, 20,000.
       const bond = sellerBond(1_000n, 100_000n);
       const slashed = (300n * (400_000n - price)) / 1000n < bond ? (300n * (400_000n - price)) / 1000n : bond;
-      await expect(escrow.deliver(intervalId, f.alice.address, seller.commitment))
+      // Only alice herself accepts the shortfall before the deadline.
+      await expect(escrow.connect(f.stranger).deliver(intervalId, f.alice.address, seller.commitment))
+        .to.be.revertedWithCustomError(escrow, "EscrowShortDeliveryNotBySeller")
+        .withArgs(intervalId, f.alice.address, 700n, 1_000n);
+      await expect(escrow.connect(f.alice).deliver(intervalId, f.alice.address, seller.commitment))
         .to.emit(escrow, "SellerSettled")
         .withArgs(
           intervalId,
@@ -334,6 +377,255 @@ describe("SettlementEscrow", function () {
       expect(vaultBefore - (await token.balanceOf(vault))).to.be.lessThanOrEqual(collateral);
       expect(await token.balanceOf(vault)).to.equal(0n);
       expect(await kwh.balanceOf(await escrow.getAddress(), await kwh.tokenId(1, a.intervalId))).to.equal(0n);
+    });
+  });
+
+  describe("importing zone, several buyers", function () {
+    it("test_collect_importingZoneBuyers_receiveTheirFillsExactlyOwnZoneFirst", async function () {
+      const { escrow, kwh, auction, registry } = f.system;
+      // Zone 2 imports at most 100 Wh per interval (400 W): 150 Wh of its own and 100 imported for 250 bought.
+      await (await registry.setZone(2, 100_000, 400)).wait();
+      const a = await clearedAuction(f, [
+        [f.alice, sell(1, 1_000n, 60_000n, f.meters[1].address)],
+        [f.bob, sell(2, 150n, 100_000n, f.meters[2].address)],
+        [f.stranger, buy(2, 83n, 300_000n)],
+        [f.stranger, buy(2, 83n, 300_000n)],
+        [f.stranger, buy(2, 84n, 300_000n)],
+      ]);
+      const z2 = await auction.zoneOutcome(a.intervalId, 2);
+      expect([z2.boughtWh, z2.netExportWh]).to.deep.equal([250n, -100n]);
+      await proveAndClaim(f, a.intervalId, [
+        [1, 1_000n],
+        [2, 150n],
+      ]);
+      await (
+        await escrow.deliverBatch(
+          a.intervalId,
+          [f.alice.address, f.bob.address],
+          [a.placed[0].commitment, a.placed[1].commitment],
+        )
+      ).wait();
+      const own = await kwh.tokenId(2, a.intervalId);
+      const imported = await kwh.tokenId(1, a.intervalId);
+      // The zone's 250 Wh as one list, 150 of its own then 100 imported; each buyer takes its fill's slice of it
+      // (separate roundings of the two parts would give the last buyer 85 Wh for an 84 Wh fill).
+      const expected = [
+        [83n, 0n],
+        [67n, 16n],
+        [0n, 84n],
+      ];
+      for (const [i, p] of a.placed.slice(2).entries()) {
+        const before = [
+          await kwh.balanceOf(f.stranger.address, own),
+          await kwh.balanceOf(f.stranger.address, imported),
+        ];
+        await expect(escrow.collect(a.intervalId, f.stranger.address, p.commitment))
+          .to.emit(escrow, "BuyerCollected")
+          .withArgs(
+            a.intervalId,
+            f.stranger.address,
+            p.commitment,
+            2,
+            p.order.quantityWh,
+            p.order.quantityWh,
+            z2.price,
+            (p.order.quantityWh * z2.price + 999n) / 1000n,
+            0n,
+            p.collateral - (p.order.quantityWh * z2.price + 999n) / 1000n,
+          );
+        expect([
+          (await kwh.balanceOf(f.stranger.address, own)) - before[0],
+          (await kwh.balanceOf(f.stranger.address, imported)) - before[1],
+        ]).to.deep.equal(expected[i]);
+      }
+      expect(await kwh.balanceOf(await escrow.getAddress(), own)).to.equal(0n);
+      expect(await kwh.balanceOf(await escrow.getAddress(), imported)).to.equal(0n);
+    });
+  });
+
+  describe("adversarial", function () {
+    const REENTRANCY = "ReentrancyGuardReentrantCall";
+
+    it("test_collect_reentrantReceiver_cannotCollectAgainOrAnotherOrderFromTheCallback", async function () {
+      const { escrow, auction, kwh } = f.system;
+      // Two orders of the buyer contract; alice sells what both buy.
+      const buys = [buy(1, 400n, 300_000n), buy(1, 600n, 300_000n)];
+      const { buyer, buyerAddress, intervalId, commitments: bc } = await buyerContractAuction(f, buys, "r");
+
+      // Re-entering with the other order: the guard's error bubbles up and nothing is collected.
+      await (await buyer.arm(intervalId, bc[1], 1)).wait();
+      await expect(escrow.collect(intervalId, buyerAddress, bc[0])).to.be.revertedWithCustomError(escrow, REENTRANCY);
+      // Re-entering with the order being collected, the error caught: the outer collection goes through alone.
+      await (await buyer.arm(intervalId, bc[0], 2)).wait();
+      await expect(escrow.collect(intervalId, buyerAddress, bc[0]))
+        .to.emit(escrow, "BuyerCollected")
+        .withArgs(
+          intervalId,
+          buyerAddress,
+          bc[0],
+          1,
+          400n,
+          400n,
+          200_000n,
+          80_000n,
+          0n,
+          collateralFor(buys[0]) - 80_000n,
+        );
+      expect(await buyer.reentries()).to.equal(1n); // the first attempt reverted with its whole collection
+      expect(await buyer.reentryError()).to.equal(escrow.interface.encodeErrorResult(REENTRANCY, []));
+      // The other order is still there for a plain collection, and the buyer got exactly its two fills.
+      await (await buyer.arm(intervalId, bc[1], 0)).wait();
+      await (await escrow.collect(intervalId, buyerAddress, bc[1])).wait();
+      expect(await kwh.balanceOf(buyerAddress, await kwh.tokenId(1, intervalId))).to.equal(1_000n);
+      await expect(escrow.collect(intervalId, buyerAddress, bc[1]))
+        .to.be.revertedWithCustomError(auction, "BatchAuctionAlreadyWithdrawn")
+        .withArgs(intervalId, bc[1]);
+    });
+
+    it("test_collectTo_aBuyerContractRefusingTokens_redirectsItsOwnSettlement", async function () {
+      const { escrow, auction, kwh, paymentToken: token } = f.system;
+      const buyOrder = buy(1, 1_000n, 300_000n);
+      const {
+        buyer,
+        buyerAddress,
+        intervalId,
+        commitments: [bc],
+      } = await buyerContractAuction(f, [buyOrder], "t");
+
+      await (await buyer.arm(intervalId, bc, 3)).wait(); // refuses ERC-1155 tokens
+      await expect(escrow.collect(intervalId, buyerAddress, bc)).to.be.revertedWithCustomError(
+        buyer,
+        "ReentrantEscrowBuyerRejects",
+      );
+      // Nobody but the buyer redirects its settlement: for anyone else the commitment is not theirs.
+      await expect(escrow.connect(f.stranger).collectTo(intervalId, bc, f.stranger.address))
+        .to.be.revertedWithCustomError(auction, "BatchAuctionNotFilled")
+        .withArgs(intervalId, bc);
+      await expect(buyer.collectTo(intervalId, bc, ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        escrow,
+        "EscrowZeroAddress",
+      );
+      const before = await token.balanceOf(f.bob.address);
+      const refund = collateralFor(buyOrder) - 200_000n;
+      await expect(buyer.collectTo(intervalId, bc, f.bob.address))
+        .to.emit(escrow, "BuyerCollected")
+        .withArgs(intervalId, buyerAddress, bc, 1, 1_000n, 1_000n, 200_000n, 200_000n, 0n, refund);
+      expect(await kwh.balanceOf(f.bob.address, await kwh.tokenId(1, intervalId))).to.equal(1_000n);
+      expect(await token.balanceOf(f.bob.address)).to.equal(before + refund);
+      expect((await escrow.auctionBook(intervalId)).collectedBoughtWh).to.equal(1_000n);
+    });
+
+    it("test_deliver_tokensOfAnotherZoneOrInterval_areNotTakenAndTheFillDefaults", async function () {
+      const { escrow, kwh } = f.system;
+      const { intervalId, placed } = await clearedAuction(f, [
+        [f.alice, sell(1, 1_000n, 100_000n, f.meters[0].address)],
+        [f.stranger, buy(1, 1_000n, 300_000n)],
+      ]);
+      // alice holds zone 2's tokens of the interval (from bob) and zone 1's of the next interval, none of zone 1's.
+      await proveAndClaim(f, intervalId, [[2, 1_000n]]);
+      const otherZone = await kwh.tokenId(2, intervalId);
+      await (await kwh.connect(f.bob).safeTransferFrom(f.bob.address, f.alice.address, otherZone, 1_000n, "0x")).wait();
+      await proveAndClaim(f, intervalId + 1n, [[0, 1_000n]]);
+      const nextInterval = await kwh.tokenId(1, intervalId + 1n);
+      const bond = sellerBond(1_000n, 100_000n);
+      await expect(escrow.connect(f.alice).deliver(intervalId, f.alice.address, placed[0].commitment))
+        .to.emit(escrow, "SellerSettled")
+        .withArgs(
+          intervalId,
+          f.alice.address,
+          placed[0].commitment,
+          1,
+          1_000n,
+          0n,
+          200_000n,
+          0n,
+          bond,
+          placed[0].collateral - bond,
+        );
+      expect(await kwh.balanceOf(f.alice.address, otherZone)).to.equal(1_000n);
+      expect(await kwh.balanceOf(f.alice.address, nextInterval)).to.equal(1_000n);
+      expect(await kwh.balanceOf(await escrow.getAddress(), otherZone)).to.equal(0n);
+      expect(await kwh.balanceOf(await escrow.getAddress(), nextInterval)).to.equal(0n);
+    });
+
+    it("test_batches_mismatchedListsOrAWrongSide_revertAsAWhole", async function () {
+      const { escrow, auction } = f.system;
+      const { intervalId, placed } = await clearedAuction(f, [
+        [f.alice, sell(1, 1_000n, 100_000n, f.meters[0].address)],
+        [f.bob, sell(2, 1_000n, 100_000n, f.meters[2].address)],
+        [f.stranger, buy(1, 2_000n, 300_000n)],
+      ]);
+      await proveAndClaim(f, intervalId, [
+        [0, 1_000n],
+        [2, 1_000n],
+      ]);
+      const [a, b, c] = placed;
+      await expect(escrow.deliverBatch(intervalId, [f.alice.address], [a.commitment, b.commitment]))
+        .to.be.revertedWithCustomError(escrow, "EscrowLengthMismatch")
+        .withArgs(1n, 2n);
+      await expect(escrow.collectBatch(intervalId, [], [c.commitment]))
+        .to.be.revertedWithCustomError(escrow, "EscrowLengthMismatch")
+        .withArgs(0n, 1n);
+      await expect(escrow.deliverBatch(intervalId, [f.alice.address, f.stranger.address], [a.commitment, c.commitment]))
+        .to.be.revertedWithCustomError(escrow, "EscrowWrongSide")
+        .withArgs(intervalId, c.commitment);
+      expect((await escrow.auctionBook(intervalId)).processedSoldWh).to.equal(0n); // nothing of the batch stayed
+      await (
+        await escrow.deliverBatch(intervalId, [f.alice.address, f.bob.address], [a.commitment, b.commitment])
+      ).wait();
+      await expect(escrow.deliverBatch(intervalId, [f.alice.address], [a.commitment]))
+        .to.be.revertedWithCustomError(auction, "BatchAuctionAlreadyWithdrawn")
+        .withArgs(intervalId, a.commitment);
+      await (await escrow.collectBatch(intervalId, [f.stranger.address], [c.commitment])).wait();
+      expect((await escrow.auctionBook(intervalId)).collectedBoughtWh).to.equal(2_000n);
+    });
+
+    it("test_settlement_noReturnPaymentToken_settlesAndRefundsExactly", async function () {
+      const noReturn = await new NoReturnStablecoin__factory(f.deployer).deploy();
+      const { system } = await deploySystem(f.deployer, "hardhat", {
+        intervalLength: INTERVAL,
+        relayers: f.relayers.map((r) => r.address),
+        threshold: 2,
+        market: { paymentToken: await noReturn.getAddress() },
+      });
+      const { auction, escrow, kwh, registry } = system;
+      await (await registry.setZone(1, 200_000, 150_000)).wait();
+      const meter = ethers.Wallet.createRandom().address;
+      await (
+        await registry.registerMeter(meter, {
+          owner: f.alice.address,
+          zone: 1,
+          technology: 0,
+          ratedCapacityW: 8_000n,
+          recEligible: false,
+          accreditationExpiry: 0n,
+        })
+      ).wait();
+      for (const t of [f.alice, f.stranger]) {
+        await (await noReturn.mint(t.address, 10n * USD)).wait();
+        await (await noReturn.connect(t).approve(await auction.getAddress(), ethers.MaxUint256)).wait();
+        await (await kwh.connect(t).setApprovalForAll(await escrow.getAddress(), true)).wait();
+      }
+      const a = await clearedAuction({ system }, [
+        [f.alice, sell(1, 1_000n, 100_000n, meter)],
+        [f.stranger, buy(1, 1_000n, 300_000n)],
+      ]);
+      await networkHelpers.time.increaseTo((a.intervalId + 1n) * INTERVAL);
+      const tree = await postRoot(system, f.relayers, a.intervalId, [{ meter, importWh: 0n, exportWh: 700n }]);
+      const pr = proofFor(tree, meter);
+      await (await kwh.claim(pr.meter, a.intervalId, pr.importWh, pr.exportWh, pr.proof)).wait();
+      await (await escrow.connect(f.alice).deliver(a.intervalId, f.alice.address, a.placed[0].commitment)).wait();
+      await (await escrow.collect(a.intervalId, f.stranger.address, a.placed[1].commitment)).wait();
+      await (await escrow.payRent(a.intervalId)).wait();
+      await (await escrow.sweepDust(a.intervalId)).wait();
+      // 700 Wh delivered at 0.20: alice is paid 140,000 and keeps her bond but the 300 Wh shortfall's
+      // slashing; stranger pays 140,000, gets the slashed bond, and everything else comes back.
+      const bond = sellerBond(1_000n, 100_000n);
+      const slashed = bond < 60_000n ? bond : 60_000n;
+      expect(await noReturn.balanceOf(f.alice.address)).to.equal(10n * USD + 140_000n - slashed);
+      expect(await noReturn.balanceOf(f.stranger.address)).to.equal(10n * USD - 140_000n + slashed);
+      expect(await noReturn.balanceOf(await auction.getAddress())).to.equal(0n);
+      expect(await kwh.balanceOf(f.stranger.address, await kwh.tokenId(1, a.intervalId))).to.equal(700n);
     });
   });
 });
