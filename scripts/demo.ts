@@ -1,208 +1,253 @@
 /**
- * `npm run demo`: deploys the system on the in-process network (or `--network localhost`), registers a small
- * community of prosumers, lets their meters sign cumulative readings for a few intervals, anchors each interval
- * through a 2-of-3 relayer quorum, claims the kWh (and, for accredited solar and wind meters, the renewable-energy
- * certificates), retires some certificates for a neighbour and prints what happened. Later issues grow this into
- * the full microgrid day (auction, escrow, report).
+ * `npm run demo`: simulates a whole day of a 24-prosumer microgrid on the embedded default — the in-process network,
+ * three relayers with their own SQLite stores behind an in-process MQTT broker, the meter simulator — through the
+ * same code as production, and writes `reports/<run id>/report.json` and a self-contained `report.html`.
+ *
+ *   npm run demo [-- --network localhost] [--mqtt-url mqtt://127.0.0.1:1883] [--intervals 96] [--prosumers 24]
+ *                    [--start-hour 0] [--seed 1] [--weather-date 2026-06-21] [--out reports/<run id>]
+ *
+ * Run through `hardhat run scripts/demo.ts` instead, it takes the same options from the environment
+ * (`DEMO_INTERVALS`, `DEMO_PROSUMERS`, `DEMO_START_HOUR`, `DEMO_SEED`, `DEMO_WEATHER_DATE`, `DEMO_OUT`, `MQTT_URL`,
+ * `HARDHAT_NETWORK`).
+ * See README, "Demo".
  */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { network } from "hardhat";
-import { Wallet, toUtf8Bytes } from "ethers";
-import { certificateId, formatMWh, formatVintage, vintageOf } from "../src/certificates.js";
-import { deploySystem } from "../src/deploy.js";
-import { readingDomain, recoverReadingSigner, signReading, type MeterReading } from "../src/readings.js";
-import { buildIntervalTree, type IntervalLeaf } from "../src/tree.js";
-import { intervalEnd, kwhTokenId } from "../src/intervals.js";
-import { registerMeter, setZone, type TechnologyName } from "../src/ops/meters.js";
-import { submitTree } from "../src/ops/oracle.js";
-import { claimKwhBatch } from "../src/ops/kwh.js";
-import { toChainError } from "../src/errors.js";
-import { SYSTEM_INTERFACES } from "../src/deploy.js";
+import { DEMO_NETWORK_OVERRIDE, fmtUsd, runDay, type StepInfo } from "../src/demo/day.js";
+import { buildReport, type DemoReport } from "../src/demo/report.js";
+import { renderHtml } from "../src/demo/html.js";
+import { readLedgers } from "../src/demo/ledger.js";
+import { InputError, MicrogridError } from "../src/errors.js";
 
-const INTERVALS = 4;
-const { ethers, networkHelpers, networkName } = await network.create();
-const [deployer, r1, r2, r3, ...people] = await ethers.getSigners();
+const USAGE = `usage: npm run demo [-- --network localhost] [--mqtt-url URL] [--intervals N] [--prosumers N] [--start-hour H] [--seed N] [--weather-date YYYY-MM-DD] [--out DIR]`;
+/** The benchmark target for the full default day, seconds. */
+const TARGET_SECONDS = 120;
 
-console.log(`Microgrid Exchange demo on ${networkName}\n`);
-const { system, deployment } = await deploySystem(deployer, networkName, {
-  relayers: [r1.address, r2.address, r3.address],
-  threshold: 2,
-});
-const intervalLength = BigInt(deployment.params.intervalLength);
-for (const [name, c] of Object.entries(deployment.contracts)) console.log(`  ${name.padEnd(14)} ${c.address}`);
+function options() {
+  const at = process.argv.findIndex((a) => /[\\/]demo\.ts$/.test(a) || a === "demo.ts");
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: at >= 0 ? process.argv.slice(at + 1) : [],
+      options: {
+        network: { type: "string" },
+        "mqtt-url": { type: "string" },
+        intervals: { type: "string" },
+        prosumers: { type: "string" },
+        "start-hour": { type: "string" },
+        seed: { type: "string" },
+        "weather-date": { type: "string" },
+        out: { type: "string" },
+        help: { type: "boolean" },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    throw new InputError(`${(e as Error).message.split("\n")[0]}\n${USAGE}`);
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const env = process.env;
+  const num = (name: string, v: string | undefined, d: number) => {
+    if (v === undefined || v === "") return d;
+    const x = Number(v);
+    if (!Number.isFinite(x) || x < 0) throw new InputError(`--${name} "${v}" is not a number`);
+    return x;
+  };
+  const networkName = values.network ?? env.HARDHAT_NETWORK ?? "default";
+  const runId = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*/, "").replace("T", "-") + `-${networkName}`;
+  return {
+    networkName,
+    runId,
+    outDir: values.out ?? env.DEMO_OUT ?? join("reports", runId),
+    intervals: num("intervals", values.intervals ?? env.DEMO_INTERVALS, 96),
+    prosumers: num("prosumers", values.prosumers ?? env.DEMO_PROSUMERS, 24),
+    startHour: num("start-hour", values["start-hour"] ?? env.DEMO_START_HOUR, 0),
+    seed: num("seed", values.seed ?? env.DEMO_SEED, 1),
+    weatherDate: values["weather-date"] ?? env.DEMO_WEATHER_DATE,
+    mqttUrl: values["mqtt-url"] ?? env.MQTT_URL,
+  };
+}
 
-// A community: 3 feeders, 8 prosumers with PV, a battery, household loads.
-await setZone(system.registry, 1, 60_000n, 40_000n);
-await setZone(system.registry, 2, 40_000n, 40_000n);
-await setZone(system.registry, 3, 30_000n, 50_000n);
-const latest = await ethers.provider.getBlock("latest");
-const now = BigInt(latest!.timestamp);
-const community: {
-  name: string;
-  zone: number;
-  technology: TechnologyName;
-  kw: number;
-  pvPeakWh: number;
-  loadWh: number;
-}[] = [
-  { name: "Ada", zone: 1, technology: "solar", kw: 6, pvPeakWh: 1_400, loadWh: 300 },
-  { name: "Ben", zone: 1, technology: "solar", kw: 4, pvPeakWh: 900, loadWh: 500 },
-  { name: "Cleo", zone: 1, technology: "load-only", kw: 12, pvPeakWh: 0, loadWh: 700 },
-  { name: "Dev", zone: 2, technology: "solar", kw: 8, pvPeakWh: 1_800, loadWh: 400 },
-  { name: "Eli", zone: 2, technology: "battery", kw: 5, pvPeakWh: 1_000, loadWh: 200 },
-  { name: "Fay", zone: 2, technology: "load-only", kw: 10, pvPeakWh: 0, loadWh: 900 },
-  { name: "Gus", zone: 3, technology: "wind", kw: 10, pvPeakWh: 2_000, loadWh: 250 },
-  { name: "Hal", zone: 3, technology: "load-only", kw: 15, pvPeakWh: 0, loadWh: 1_100 },
-];
-const meters = community.map((p, i) => ({ ...p, key: Wallet.createRandom(), owner: people[i] }));
-for (const m of meters) {
-  const renewable = m.technology === "solar" || m.technology === "wind";
-  await registerMeter(system.registry, {
-    meter: m.key.address,
-    owner: m.owner.address,
-    zone: m.zone,
-    technology: m.technology,
-    ratedCapacityW: BigInt(m.kw * 1000),
-    recEligible: renewable,
-    accreditationExpiry: renewable ? now + 365n * 86_400n : 0n,
+/** A progress bar on a terminal; a line every few steps otherwise. */
+function progress() {
+  const tty = process.stderr.isTTY === true;
+  const started = performance.now();
+  let shown = false;
+  const clear = () => {
+    if (tty && shown) process.stderr.write("\r\x1b[2K");
+  };
+  return {
+    step(s: StepInfo) {
+      const width = 30;
+      const done = Math.round((s.step / s.steps) * width);
+      const line =
+        `  [${"█".repeat(done)}${"░".repeat(width - done)}] ${String(s.step).padStart(3)}/${s.steps}  ` +
+        `${s.label.padEnd(17)} traded ${(Number(s.tradedWh) / 1000).toFixed(1).padStart(7)} kWh  ` +
+        `${((performance.now() - started) / 1000).toFixed(0)} s`;
+      if (tty) {
+        clear();
+        process.stderr.write(line);
+        shown = true;
+      } else if (s.step % 12 === 0 || s.step === s.steps) console.log(line);
+    },
+    note(line: string) {
+      clear();
+      console.log(`  ${line}`);
+    },
+    end() {
+      clear();
+      shown = false;
+    },
+  };
+}
+
+const pad = (s: string | number, n: number) => String(s).padStart(n);
+const kwh = (wh: number) => (wh / 1000).toFixed(1);
+const usd = (v: number) => fmtUsd(BigInt(Math.round(v))).replace(/(\.\d{2})\d+$/, "$1");
+
+function printSummary(r: DemoReport) {
+  console.log(`\nProsumers (kWh; bills in stablecoin, negative = income):`);
+  console.log(
+    `  ${"prosumer".padEnd(16)}${"zone".padEnd(12)}${"technology".padEnd(11)}${pad("import", 8)}${pad("export", 8)}` +
+      `${pad("bought", 8)}${pad("sold", 8)}${pad("bill", 9)}${pad("utility", 9)}${pad("saving", 8)}`,
+  );
+  for (const b of r.bills) {
+    const name = `${b.name}${b.quirk === "oversells" ? " (oversells)" : b.quirk === "tampered" ? " (tampered)" : ""}`;
+    console.log(
+      `  ${name.padEnd(16)}${(r.zones.find((z) => z.zone === b.zone)?.name ?? "").padEnd(12)}${b.technology.padEnd(11)}` +
+        `${pad(kwh(b.importWh), 8)}${pad(kwh(b.exportWh), 8)}${pad(kwh(b.boughtWh), 8)}${pad(kwh(b.soldWh), 8)}` +
+        `${pad(usd(b.bill), 9)}${pad(usd(b.baseline), 9)}${pad(usd(b.saving), 8)}`,
+    );
+  }
+  const e = r.energy;
+  const m = r.money;
+  const traded = r.intervals.reduce((s, x) => s + x.tradedWh, 0);
+  console.log(`\nThe day (${r.day.start} to ${r.day.end}, ${r.day.intervals} intervals):`);
+  const rows: [string, string][] = [
+    [
+      "orders placed / filled",
+      `${r.orders.placed} / ${r.orders.filled} (${r.orders.buy} bids, ${r.orders.sell} offers)`,
+    ],
+    ["traded / delivered / shortfall", `${kwh(traded)} / ${kwh(e.deliveredWh)} / ${kwh(e.shortfallWh)} kWh`],
+    [
+      "proven export: consumed locally / to the main grid",
+      `${kwh(e.deliveredWh)} / ${kwh(e.gridExportWh)} kWh (${(e.localShare * 100).toFixed(1)}% local)`,
+    ],
+    ["congestion events (zone × interval)", `${r.congestion.length}`],
+    [
+      "shortfalls: partial deliveries / defaults",
+      `${r.defaults.filter((d) => d.settledAs === "partial delivery").length} / ${r.defaults.filter((d) => d.settledAs === "default").length}`,
+    ],
+    [
+      "readings rejected",
+      r.rejections.map((x) => `${x.name} ${x.time} (${x.reason}, ${x.relayers} relayers)`).join("; ") || "0",
+    ],
+    ["certificates issued / retired", `${kwh(r.certificates.issuedWh)} / ${kwh(r.certificates.retiredWh)} kWh`],
+    [
+      "collateral and bonds in / out (dust)",
+      `${fmtUsd(BigInt(m.collateralIn))} / ${fmtUsd(BigInt(m.out))} (${fmtUsd(BigInt(m.dust))}); left in the auction ${fmtUsd(BigInt(m.auctionBalanceEnd))}`,
+    ],
+    ["congestion rent to the grid operator", fmtUsd(BigInt(m.congestionRent))],
+    ["community saving vs utility only", usd(r.bills.reduce((s, b) => s + b.saving, 0))],
+  ];
+  for (const [k, v] of rows) console.log(`  ${k.padEnd(52)}${v}`);
+  console.log(`\nGas per operation:`);
+  console.log(`  ${"operation".padEnd(30)}${pad("txs", 6)}${pad("average", 11)}${pad("min", 11)}${pad("max", 11)}`);
+  for (const g of r.gas)
+    console.log(
+      `  ${g.op.padEnd(30)}${pad(g.count, 6)}${pad(g.avg.toLocaleString("en-US"), 11)}` +
+        `${pad(g.min.toLocaleString("en-US"), 11)}${pad(g.max.toLocaleString("en-US"), 11)}`,
+    );
+  console.log(`\nRelayers (2-of-3 quorum, MQTT ${r.mqtt.embedded ? "in-process broker" : r.mqtt.url}):`);
+  for (const x of r.relayers)
+    console.log(
+      `  ${x.id}  ${x.address}  accepted ${x.accepted}, rejected ${
+        Object.entries(x.rejected)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(", ") || 0
+      }, ` + `ingest latency p50 ≤ ${x.latencyP50Ms ?? "–"} ms, p99 ≤ ${x.latencyP99Ms ?? "–"} ms`,
+    );
+  console.log(
+    `  ingest rate: ${r.ingest.processed} readings processed in ${r.ingest.seconds.toFixed(2)} s of ingest time = ` +
+      `${r.ingest.readingsPerSecond.toLocaleString("en-US")} readings/s (3 relayers, one burst of ${r.day.prosumers} per interval)`,
+  );
+}
+
+const opts = options();
+let failed = false;
+try {
+  const conn = await network.create({
+    network: opts.networkName,
+    // The operator, three relayers and the prosumers; a fixed gas limit spares every transaction an estimation.
+    override: DEMO_NETWORK_OVERRIDE,
   });
-}
-console.log(`\nRegistered ${meters.length} meters in 3 zones (solar and wind accredited for certificates).`);
-// Accreditation starts at registration: begin with the next whole interval so that every one earns certificates.
-const registeredAt = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
-await networkHelpers.time.increaseTo(intervalEnd(registeredAt / intervalLength, intervalLength));
-
-const domain = readingDomain((await ethers.provider.getNetwork()).chainId, deployment.contracts.MeterRegistry.address);
-const registers = new Map<string, { imp: bigint; exp: bigint }>(
-  meters.map((m) => [m.key.address, { imp: 0n, exp: 0n }]),
-);
-const totals = { signed: 0, rejected: 0, roots: 0, mintedWh: 0n, renewableWh: 0n };
-const isRenewable = (m: (typeof meters)[number]) => m.technology === "solar" || m.technology === "wind";
-/** Every certificate class issued to a meter during the demo (one per vintage month touched). */
-const recClasses = new Map<string, Set<bigint>>(meters.map((m) => [m.key.address, new Set<bigint>()]));
-let firstInterval = 0n;
-
-for (let k = 0; k < INTERVALS; k++) {
-  // Let the interval end, then every meter signs its cumulative registers for it.
-  const t = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
-  const intervalId = t / intervalLength;
-  if (k === 0) firstInterval = intervalId;
-  await networkHelpers.time.increaseTo(intervalEnd(intervalId, intervalLength));
-  const leaves: IntervalLeaf[] = [];
-  for (const [i, m] of meters.entries()) {
-    const sun = Math.sin(((k + 1) / (INTERVALS + 1)) * Math.PI);
-    const exportWh = BigInt(Math.max(0, Math.round(m.pvPeakWh * sun - m.loadWh * 0.3)));
-    const importWh = BigInt(m.pvPeakWh === 0 ? m.loadWh + 37 * i : 0);
-    const reg = registers.get(m.key.address)!;
-    const reading: MeterReading = {
-      meter: m.key.address,
-      intervalId,
-      importWhTotal: reg.imp + importWh,
-      exportWhTotal: reg.exp + exportWh,
-      timestamp: intervalEnd(intervalId, intervalLength),
-    };
-    const signature = await signReading(m.key, domain, reading);
-    if (k === 1 && i === 0) {
-      // A tampered reading: someone rewrites Ada's export after the meter signed it.
-      const forged = { ...reading, exportWhTotal: reading.exportWhTotal + 5_000n };
-      try {
-        await system.registry.verifyReading(forged, signature);
-      } catch (e) {
-        console.log(
-          `  interval ${intervalId}: rejected tampered reading of ${m.name}: ${toChainError(e, SYSTEM_INTERFACES).message}`,
-        );
-        totals.rejected++;
-      }
-    }
-    if (recoverReadingSigner(domain, reading, signature) !== m.key.address) throw new Error("signature check failed");
-    totals.signed++;
-    // The interval's energy is the difference of consecutive signed cumulative registers.
-    leaves.push({
-      meter: m.key.address,
-      importWh: reading.importWhTotal - reg.imp,
-      exportWh: reading.exportWhTotal - reg.exp,
-    });
-    registers.set(m.key.address, { imp: reading.importWhTotal, exp: reading.exportWhTotal });
-    if (isRenewable(m)) {
-      totals.renewableWh += exportWh;
-      const technology = m.technology === "solar" ? "Solar" : "Wind";
-      const vintage = vintageOf(intervalId * intervalLength);
-      recClasses.get(m.key.address)!.add(certificateId({ meter: m.key.address, vintage, technology, zone: m.zone }));
-    }
-  }
-  const tree = buildIntervalTree(intervalId, leaves);
-  for (const relayer of [r1, r2]) await submitTree(system.oracle.connect(relayer), tree);
-  totals.roots++;
-  await claimKwhBatch(
-    system.kwh,
-    tree,
-    leaves.map((l) => l.meter),
-  );
-  totals.mintedWh += tree.totalExportWh;
   console.log(
-    `  interval ${intervalId}: ${tree.leafCount} readings, export ${tree.totalExportWh} Wh, import ${tree.totalImportWh} Wh, ` +
-      `root ${tree.root.slice(0, 10)}… final with 2/3 votes, kWh and certificates claimed`,
+    `Microgrid Exchange demo on ${conn.networkName}: ${opts.prosumers} prosumers, ${opts.intervals} intervals` +
+      `${opts.mqttUrl ? `, MQTT broker ${opts.mqttUrl}` : ""}`,
   );
-}
+  const bar = progress();
+  const rec = await runDay(conn, {
+    intervals: opts.intervals,
+    prosumers: opts.prosumers,
+    startHour: opts.startHour,
+    seed: opts.seed,
+    weatherDate: opts.weatherDate,
+    mqttUrl: opts.mqttUrl,
+    outDir: opts.outDir,
+    onStep: (s) => bar.step(s),
+    onNote: (l) => bar.note(l),
+  });
+  bar.end();
+  const report = buildReport(rec, {
+    runId: opts.runId,
+    createdAt: new Date().toISOString(),
+    targetSeconds: TARGET_SECONDS,
+  });
+  const [runner] = await conn.ethers.getSigners();
+  const ledgers = await readLedgers(rec, runner);
+  await conn.close();
+  mkdirSync(opts.outDir, { recursive: true });
+  writeFileSync(join(opts.outDir, "report.json"), JSON.stringify(report, null, 2) + "\n");
+  writeFileSync(join(opts.outDir, "report.html"), renderHtml(report));
+  printSummary(report);
 
-// Ada sells the green attribute of 1 kWh to her neighbour Cleo, who retires it for her own consumption.
-const ada = meters[0];
-const cleo = meters[2];
-const [adaClass] = recClasses.get(ada.key.address)!;
-const claimData = toUtf8Bytes(
-  JSON.stringify({ period: formatVintage(vintageOf(firstInterval * intervalLength)), location: "Zone 1" }),
-);
-await (
-  await system.rec.connect(ada.owner).safeTransferFrom(ada.owner.address, cleo.owner.address, adaClass, 1_000n, "0x")
-).wait();
-const retirement = await (
-  await system.rec.connect(cleo.owner).retire(adaClass, 1_000n, cleo.owner.address, claimData)
-).wait();
-const receipt = system.rec.interface.parseLog(
-  retirement!.logs.find(
-    (l) =>
-      l.address === deployment.contracts.RecToken.address && system.rec.interface.parseLog(l)?.name === "ClaimSingle",
-  )!,
-)!;
-console.log(
-  `\n${cleo.name} bought 1 kWh of ${ada.name}'s certificates and retired them: receipt #${receipt.args.receiptId}, ` +
-    `claimed ${await system.rec.claimedBalanceOf(cleo.owner.address, adaClass)} Wh, data ${new TextDecoder().decode(claimData)}`,
-);
-
-console.log(`\nBalances (kWh tokens and certificates minted from proven export):`);
-console.log(
-  `  ${"prosumer".padEnd(9)}${"zone".padEnd(6)}${"technology".padEnd(11)}${"kWh".padStart(8)}${"REC MWh".padStart(11)}${"retired".padStart(11)}`,
-);
-let issuedWh = 0n;
-for (const m of meters) {
-  let wh = 0n;
-  for (let k = 0n; k < BigInt(INTERVALS); k++)
-    wh += await system.kwh.balanceOf(m.owner.address, kwhTokenId(m.zone, firstInterval + k));
-  let recWh = 0n;
-  let retiredWh = 0n;
-  for (const source of meters) {
-    for (const id of recClasses.get(source.key.address)!) {
-      recWh += await system.rec.balanceOf(m.owner.address, id);
-      retiredWh += await system.rec.claimedBalanceOf(m.owner.address, id);
-    }
-  }
-  issuedWh += recWh + retiredWh;
+  console.log(`\nChecks against the chain:`);
+  console.log(`  ${ledgers.mintedWh} Wh minted on chain (proven export ${ledgers.provenExportWh} Wh)`);
   console.log(
-    `  ${m.name.padEnd(9)}${String(m.zone).padEnd(6)}${m.technology.padEnd(11)}${(Number(wh) / 1000).toFixed(3).padStart(8)}` +
-      `${formatMWh(recWh).padStart(11)}${formatMWh(retiredWh).padStart(11)}`,
+    `  ${ledgers.certificatesWh} Wh of certificates (renewable proven export ${ledgers.renewableProvenWh} Wh)`,
   );
+  console.log(
+    `  ${report.money.residual} base units of collateral unaccounted for, ${ledgers.auctionBalance} left in the auction`,
+  );
+  const mismatched = report.bills.filter((b) => b.marketNet !== b.balanceChange).map((b) => b.name);
+  console.log(`  prosumers whose balance change differs from the report: ${mismatched.join(", ") || "none"}`);
+  if (
+    ledgers.mintedWh > ledgers.provenExportWh ||
+    ledgers.certificatesWh !== ledgers.renewableProvenWh ||
+    report.money.residual !== 0 ||
+    ledgers.auctionBalance !== 0n ||
+    mismatched.length > 0
+  ) {
+    console.error("A ledger does not balance (see above).");
+    failed = true;
+  }
+
+  const t = report.timing;
+  const wall = process.uptime();
+  console.log(
+    `\nBenchmark: the day took ${t.daySeconds.toFixed(1)} s (${t.perIntervalMs} ms per interval, ` +
+      `${t.dayCpuSeconds.toFixed(1)} s of CPU), deploy and setup ` +
+      `${t.setupSeconds.toFixed(1)} s, ${wall.toFixed(1)} s for the whole command since start-up ` +
+      `(target for the full default day: ≤ ${TARGET_SECONDS} s).`,
+  );
+  console.log(`Report: ${join(opts.outDir, "report.html")} (data: report.json)`);
+} catch (e) {
+  console.error(`\nError: ${e instanceof MicrogridError ? e.message : ((e as Error).stack ?? String(e))}`);
+  failed = true;
 }
-let onChainMinted = 0n;
-for (let k = 0n; k < BigInt(INTERVALS); k++) onChainMinted += await system.kwh.mintedWh(firstInterval + k);
-console.log(
-  `\n${totals.signed} signed readings, ${totals.rejected} tampered reading rejected, ${totals.roots} roots final, ` +
-    `${onChainMinted} Wh minted on chain (proven export ${totals.mintedWh} Wh), ` +
-    `${issuedWh} Wh of certificates (renewable proven export ${totals.renewableWh} Wh).`,
-);
-if (onChainMinted !== totals.mintedWh) {
-  console.error("Minted supply differs from proven export");
-  process.exitCode = 1;
-}
-if (issuedWh !== totals.renewableWh) {
-  console.error("Certificates held and retired differ from renewable proven export");
-  process.exitCode = 1;
-}
+if (failed) process.exitCode = 1;
