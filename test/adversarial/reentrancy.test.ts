@@ -8,7 +8,7 @@ import {
 } from "../../types/ethers-contracts/index.js";
 import { certificateId, vintageOf } from "../../src/certificates.js";
 import { kwhTokenId } from "../../src/intervals.js";
-import { multiProofFor, proofFor, type IntervalTree } from "../../src/tree.js";
+import { buildIntervalTree, multiProofFor, proofFor, type IntervalTree } from "../../src/tree.js";
 import { USD, buy, collateralFor, salt, sell, type Order } from "../helpers/auction.js";
 import {
   deployFixture,
@@ -80,13 +80,19 @@ async function claimFixture() {
       })
     ).wait();
   }
-  const id = BigInt(await networkHelpers.time.latest()) / INTERVAL + 1n;
-  await networkHelpers.time.increaseTo((id + 1n) * INTERVAL);
-  const tree = await postRoot(f.system, f.relayers, id, [
+  const leaves = [
     ...sampleLeaves(f),
     { meter: r, importWh: 0n, exportWh: 300n },
     { meter: h, importWh: 0n, exportWh: 2_000n },
-  ]);
+  ];
+  // The first interval whose tree lists some sample meter's leaf after the receiver's (leaves are ordered by hash,
+  // which depends on the interval): the batch re-entrancy test claims such a later leaf from the receiver's hook.
+  let id = BigInt(await networkHelpers.time.latest()) / INTERVAL + 1n;
+  const laterThanReceiver = (i: bigint) =>
+    f.meters.some((m) => multiProofFor(buildIntervalTree(i, leaves), [r, m.address]).leaves[0].meter === r);
+  while (!laterThanReceiver(id)) id++;
+  await networkHelpers.time.increaseTo((id + 1n) * INTERVAL);
+  const tree = await postRoot(f.system, f.relayers, id, leaves);
   const vintage = vintageOf(id * INTERVAL);
   return {
     ...f,
@@ -190,12 +196,10 @@ describe("adversarial: ERC-1155 receiver re-entrancy on every path that mints or
     it("test_reentrancy_claimManyAndClaimInterval_aHookClaimingALaterLeafRevertsTheWholeBatch", async function () {
       const f = await loadFixture(claimFixture);
       const own = claimOf(f.tree, f.r);
-      // Another leaf of the same batch, preferably one the multi-proof lists after the receiver's (the tree orders
-      // leaves by hash, which depends on the interval). Either way the batch fails on it: listed later, the hook
-      // claimed it first; listed earlier, the hook's claim finds it used.
-      const later =
-        f.meters.map((m) => m.address).find((m) => multiProofFor(f.tree, [f.r, m]).leaves[0].meter === f.r) ??
-        f.meters[0].address;
+      // A leaf the multi-proof lists after the receiver's (the fixture picked an interval where one exists).
+      const later = f.meters
+        .map((m) => m.address)
+        .find((m) => multiProofFor(f.tree, [f.r, m]).leaves[0].meter === f.r)!;
       const victim = claimOf(f.tree, later);
       await (await f.receiver.configure(RECEIVER.Reenter, victim)).wait();
       await expect(f.system.kwh.claimMany([own, victim]))
