@@ -1,7 +1,5 @@
-import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { action, connectSystem, printTable, toJson } from "./common.js";
+import { action, connectSystem, printTable, toJson, connectAs } from "./common.js";
 import { InputError } from "../src/errors.js";
-import { attachSystem } from "../src/deploy.js";
 import { parseAddress } from "../src/ops/meters.js";
 import {
   auctionBook,
@@ -16,16 +14,6 @@ import {
 function intervalOf(value: bigint): bigint {
   if (value < 0n) throw new InputError("give --interval <delivery interval id>");
   return parseWhole(value, "--interval");
-}
-
-/** The system attached with the `--from` account (default: account 0). */
-async function withSigner(hre: HardhatRuntimeEnvironment, from: string) {
-  const { deployment, networkName, ethers } = await connectSystem(hre);
-  const signers = await ethers.getSigners();
-  const address = from === "" ? undefined : parseAddress(from, "from");
-  const signer = address === undefined ? signers[0] : signers.find((s) => s.address === address);
-  if (signer === undefined) throw new InputError(`account ${from || "0"} is not configured for ${networkName}`);
-  return { system: attachSystem(deployment, signer), signer, deployment, networkName };
 }
 
 export const status = action<{ interval: bigint; json: boolean }>(async (args, hre) => {
@@ -75,7 +63,7 @@ export const commit = action<CommitArgs>(async (args, hre) => {
   if (args.zone === "") throw new InputError("give --zone <zone id>");
   if (args.quantity === "") throw new InputError("give --quantity <Wh>");
   if (args.price === "") throw new InputError("give --price <base units per kWh>");
-  const { system, signer, networkName } = await withSigner(hre, args.from);
+  const { system, signer, networkName } = await connectAs(hre, args.from);
   const r = await commitOrder(system, signer, {
     intervalId,
     side: args.side,
@@ -95,7 +83,7 @@ export const commit = action<CommitArgs>(async (args, hre) => {
 
 export const reveal = action<{ file: string; from: string }>(async (args, hre) => {
   if (args.file === "") throw new InputError("give --file <order file written by `auction commit`>");
-  const { system, signer } = await withSigner(hre, args.from);
+  const { system, signer } = await connectAs(hre, args.from);
   const r = await revealOrder(system, signer, args.file);
   console.log(
     `revealed ${r.commitment}: ${r.order.side} ${r.order.quantityWh} Wh at ${r.order.limitPrice} in zone ${r.order.zone} ` +

@@ -1,5 +1,6 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { MicrogridError, toChainError } from "../src/errors.js";
+import { InputError, MicrogridError, toChainError } from "../src/errors.js";
+import { parseAddress } from "../src/ops/meters.js";
 import { attachSystem, readDeployment, SYSTEM_INTERFACES, type Deployment, type System } from "../src/deploy.js";
 
 /** Where deployments are recorded; `DEPLOYMENTS_DIR` overrides (tests use a temporary folder). */
@@ -35,6 +36,15 @@ export async function connectSystem(
   if (signer === undefined)
     throw new MicrogridError(`account ${signerIndex} is not configured for ${conn.networkName}`);
   return { system: attachSystem(deployment, signer), deployment, networkName: conn.networkName, ethers: conn.ethers };
+}
+
+/** Connects like {connectSystem}, with the `--from` account as the signer (default: account 0). */
+export async function connectAs(hre: HardhatRuntimeEnvironment, from: string) {
+  const ctx = await connectSystem(hre);
+  const signers = await ctx.ethers.getSigners();
+  const signer = from === "" ? signers[0] : signers.find((s) => s.address === parseAddress(from, "--from"));
+  if (signer === undefined) throw new InputError(`account ${from || "0"} is not configured for ${ctx.networkName}`);
+  return { ...ctx, signer, system: attachSystem(ctx.deployment, signer) };
 }
 
 /** Prints rows as an aligned text table. */

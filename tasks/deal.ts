@@ -1,19 +1,6 @@
-import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { action, connectSystem, toJson } from "./common.js";
+import { action, connectSystem, toJson, connectAs } from "./common.js";
 import { InputError } from "../src/errors.js";
-import { attachSystem } from "../src/deploy.js";
-import { parseAddress } from "../src/ops/meters.js";
 import { cancelQuote, fillQuote, formatDealId, invalidateNonces, quoteStatus, signQuote } from "../src/ops/deals.js";
-
-/** The system attached with the `--from` account (default: account 0). */
-async function withSigner(hre: HardhatRuntimeEnvironment, from: string) {
-  const { deployment, networkName, ethers } = await connectSystem(hre);
-  const signers = await ethers.getSigners();
-  const address = from === "" ? undefined : parseAddress(from, "from");
-  const signer = address === undefined ? signers[0] : signers.find((s) => s.address === address);
-  if (signer === undefined) throw new InputError(`account ${from || "0"} is not configured for ${networkName}`);
-  return { system: attachSystem(deployment, signer), signer, deployment, networkName };
-}
 
 function iso(unix: bigint): string {
   return new Date(Number(unix) * 1000).toISOString().replace(".000Z", "Z");
@@ -38,7 +25,7 @@ export const quote = action<QuoteArgs>(async (args, hre) => {
   if (args.amount === "") throw new InputError("give --amount <units (Wh)>");
   if (args.price === "") throw new InputError("give --price <payment-token base units per 1000 units (per kWh)>");
   if (args.expiry === "") throw new InputError("give --expiry <seconds from now, or a Unix time>");
-  const { system, signer, deployment, networkName } = await withSigner(hre, args.from);
+  const { system, signer, deployment, networkName } = await connectAs(hre, args.from);
   const r = await signQuote(system, deployment, signer, {
     token: args.token,
     id: args.id,
@@ -68,7 +55,7 @@ export const quote = action<QuoteArgs>(async (args, hre) => {
 
 export const fill = action<{ quote: string; amount: string; from: string }>(async (args, hre) => {
   if (args.quote === "") throw new InputError("give --quote <quote file written by `deal quote`>");
-  const { system, signer, deployment } = await withSigner(hre, args.from);
+  const { system, signer, deployment } = await connectAs(hre, args.from);
   const r = await fillQuote(system, deployment, signer, args.quote, args.amount === "" ? undefined : args.amount);
   if (r.approveTx !== null)
     console.log(`approved ${r.payment} base units of ${r.quote.paymentToken} (tx ${r.approveTx})`);
@@ -81,7 +68,7 @@ export const fill = action<{ quote: string; amount: string; from: string }>(asyn
 export const cancel = action<{ quote: string; belowNonce: string; from: string }>(async (args, hre) => {
   if ((args.quote === "") === (args.belowNonce === ""))
     throw new InputError("give either --quote <quote file> or --below-nonce <n>");
-  const { system, signer, deployment } = await withSigner(hre, args.from);
+  const { system, signer, deployment } = await connectAs(hre, args.from);
   if (args.quote !== "") {
     const r = await cancelQuote(system, deployment, signer, args.quote);
     console.log(`cancelled quote ${r.quoteHash} (${r.filled} units had been filled) (tx ${r.txHash})`);

@@ -1,8 +1,6 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { action, connectSystem, printTable, toJson } from "./common.js";
+import { action, connectAs, connectSystem, printTable, toJson } from "./common.js";
 import { InputError, MicrogridError } from "../src/errors.js";
-import { attachSystem } from "../src/deploy.js";
-import { parseAddress } from "../src/ops/meters.js";
 import {
   collect as collectOrders,
   collectAll,
@@ -36,11 +34,8 @@ const selection = (args: Args, trader: string, fromBlock: number): OrderSelectio
 
 /** The connected system with the `--from` account as signer (default: account 0). */
 async function sender(hre: HardhatRuntimeEnvironment, from: string) {
-  const ctx = await connectSystem(hre);
-  const signers = await ctx.ethers.getSigners();
-  const signer = from === "" ? signers[0] : signers.find((s) => s.address === parseAddress(from, "--from"));
-  if (signer === undefined) throw new InputError(`account ${from || "0"} is not configured for ${ctx.networkName}`);
-  return { signer, system: attachSystem(ctx.deployment, signer), fromBlock: ctx.deployment.block };
+  const { signer, system, deployment } = await connectAs(hre, from);
+  return { signer, system, fromBlock: deployment.block };
 }
 
 /** `--all` works on the whole interval: no trader, commitment or file. */
