@@ -252,13 +252,17 @@ interface Placed {
 }
 
 /**
- * Commits, reveals and clears one auction of the 20 orders above; when `measured`, records the gas of each step: the
- * auction's first commit apart (it reads the feeds), reveals that open a new price level (sellers) apart from those
- * joining one (buyers), the first reveal of each side (it lists the zone or opens the buyers' level) not counted.
+ * Opens (reads the feeds, as `auction commit` does first), commits, reveals and clears one auction of the 20 orders
+ * above; when `measured`, records the gas of each step: the auction's first commit apart, reveals that open a new
+ * price level (sellers) apart from those joining one (buyers), the first reveal of each side (it lists the zone or
+ * opens the buyers' level) not counted.
  */
 async function clearedAuction(intervalId: bigint, measured: boolean) {
   const s = await auction.schedule(intervalId);
   await at(s.commitStart + 60n);
+  const open = () => auction.open(intervalId);
+  if (measured) await measure("auction.open", open);
+  else await gasOf(open);
   const salt = (i: number) => label(`salt ${intervalId} ${i}`);
   const placed: Placed[] = [];
   for (const [i, { trader, order }] of orders.entries()) {

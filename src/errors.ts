@@ -79,7 +79,8 @@ const HINTS: Record<string, string> = {
   BatchAuctionUnknownCommitment:
     "no commitment of the sender matches this order and salt (wrong file, account or interval?)",
   BatchAuctionAlreadyRevealed: "this commitment was revealed already",
-  BatchAuctionFull: "the auction holds its maximum number of commitments",
+  BatchAuctionFull:
+    "the auction's book holds its maximum number of orders: withdraw the commitment after gate closure, without penalty",
   BatchAuctionStaleFeed: "a tariff price feed is stale or not positive: the auction cannot open until it is updated",
   BatchAuctionInvertedBounds: "the floor tariff feed reads above the ceiling feed",
   BatchAuctionInvalidPrice: "the limit price must be a multiple of the tick within the day's bounds",

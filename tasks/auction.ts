@@ -28,9 +28,9 @@ export const status = action<{ interval: bigint; json: boolean }>(async (args, h
   console.log(`auction of interval ${s.intervalId}: phase ${phase} (chain time ${s.now.iso})`);
   for (const [name, t] of Object.entries(s.schedule)) console.log(`  ${name.padEnd(18)} ${t.iso}  (${t.unix})`);
   console.log(
-    `  bounds             ${s.bounds === null ? "not set (at the first commitment)" : `${s.bounds.floor}..${s.bounds.ceiling} base units per kWh`}, tick ${s.tickSize}`,
+    `  bounds             ${s.bounds === null ? "not set (fixed by the first `auction commit`, or the first reveal)" : `${s.bounds.floor}..${s.bounds.ceiling} base units per kWh`}, tick ${s.tickSize}`,
   );
-  console.log(`  commitments        ${s.commitCount}`);
+  console.log(`  revealed orders    ${s.orderCount} of at most ${s.maxOrders}`);
   console.log(`  zones              ${s.zones.length === 0 ? "-" : s.zones.join(", ")}`);
   if (s.result !== null) {
     console.log(`  system price       ${s.result.systemPrice}`);
@@ -75,6 +75,7 @@ export const commit = action<CommitArgs>(async (args, hre) => {
     saltFile: args.out === "" ? undefined : args.out,
     network: networkName,
   });
+  if (r.openTx !== null) console.log(`opened the auction: its bounds are now fixed (tx ${r.openTx})`);
   console.log(
     `committed ${r.commitment} for interval ${intervalId} with ${r.collateral} base units of collateral (tx ${r.txHash})`,
   );

@@ -137,9 +137,9 @@ interface IBatchAuction {
     /// @param intervalId The auction's delivery interval.
     /// @param commitment The commitment.
     error BatchAuctionAlreadyRevealed(uint64 intervalId, bytes32 commitment);
-    /// @notice The auction holds `maxOrders` commitments.
+    /// @notice The auction's book holds `maxOrders` revealed orders.
     /// @param intervalId The auction's delivery interval.
-    /// @param maxOrders Most commitments per auction.
+    /// @param maxOrders Most revealed orders per auction.
     error BatchAuctionFull(uint64 intervalId, uint32 maxOrders);
     /// @notice A price feed's answer is not positive or is older than `maxFeedAge`.
     /// @param feed The floor or ceiling feed.
@@ -196,7 +196,7 @@ interface IBatchAuction {
     /// @param intervalId The delivery interval.
     error BatchAuctionIntervalTooEarly(uint64 intervalId);
 
-    /// @notice The day's price bounds were read from the feeds for the auction (at its first commitment).
+    /// @notice The day's price bounds were read from the feeds for the auction ({open}, or its first reveal).
     /// @param intervalId The auction's delivery interval.
     /// @param floor Lowest limit price: the feed-in tariff in payment-token base units per kWh, rounded up to the tick.
     /// @param ceiling Highest limit price: the retail tariff in base units per kWh, rounded down to the tick.
@@ -276,14 +276,22 @@ interface IBatchAuction {
         uint256 penalty
     );
 
+    /// @notice Fixes the auction's price bounds from the feeds (anyone, in the Commit or Reveal phase), so that traders
+    /// know them before they commit; the first reveal does it otherwise. Once set they never move; a later call
+    /// returns them. Reverts on a stale or non-positive feed answer or a floor above the ceiling.
+    /// @param intervalId The delivery interval whose auction to open.
+    /// @return floor Lowest limit price, payment-token base units per kWh (the feed-in tariff rounded up to the tick).
+    /// @return ceiling Highest limit price (the retail tariff, at most `MAX_PRICE`, rounded down to the tick).
+    function open(uint64 intervalId) external returns (uint64 floor, uint64 ceiling);
+
     /// @notice Commits to an order for `intervalId`'s auction and locks `collateral` of the payment token.
-    /// The sender approved the auction for it. The auction's first commitment reads the day's bounds from the
-    /// feeds. Reverts outside the Commit phase, below the minimum deposit, for a repeated commitment, when the auction
-    /// holds `maxOrders` commitments, on a stale or inverted feed (first commitment) or a short transfer.
+    /// The sender approved the auction for it. Committing touches no auction-wide state: the bounds are fixed by
+    /// {open} (or the first reveal) and `maxOrders` caps revealed orders. Reverts outside the Commit phase, below the
+    /// minimum deposit, for a repeated commitment or a short transfer.
     /// @param intervalId The delivery interval whose auction to commit to.
     /// @param commitment {commitmentOf} the order, the sender and a secret salt.
     /// @param collateral Payment-token base units to lock: at least `minDeposit`, enough for the order at reveal
-    /// (more hides its size), at most 2^96 − 1.
+    /// (more hides its size), at most 2^80 − 1.
     function commit(uint64 intervalId, bytes32 commitment, uint256 collateral) external;
 
     /// @notice {commit} with an ERC-2612 permit for the collateral. The permit is used only while the allowance is
@@ -306,11 +314,13 @@ interface IBatchAuction {
         bytes32 s
     ) external;
 
-    /// @notice Opens the sender's commitment to `order` with `salt`. Reverts outside the Reveal phase, for an unknown
-    /// or revealed commitment, or when the order is invalid: zero quantity, a limit off the tick or outside the
-    /// bounds, collateral short of ⌈quantity × limit / 1000⌉ (buyer) or of the bond (seller), an unconfigured zone
-    /// or a meter named (buyer), a meter that is not the sender's active generating meter in the zone or a quantity
-    /// above its capacity (seller), a 17th zone.
+    /// @notice Opens the sender's commitment to `order` with `salt`; the first reveal fixes the bounds if {open} did
+    /// not. Reverts outside the Reveal phase, for an unknown or revealed commitment, on a stale or inverted feed
+    /// (while the bounds are unset), when the book holds `maxOrders` orders, or when the order is invalid: zero
+    /// quantity or above `MAX_ORDER_WH`, a limit off the tick or outside the bounds, collateral short of
+    /// ⌈quantity × limit / 1000⌉ (buyer) or of the bond (seller), an unconfigured zone or a meter named (buyer), a
+    /// meter that is not the sender's active generating meter in the zone or a quantity above its capacity (seller),
+    /// a 17th zone.
     /// @param intervalId The auction's delivery interval.
     /// @param order The order committed to.
     /// @param salt The secret salt committed with it.
@@ -323,8 +333,9 @@ interface IBatchAuction {
     function clear(uint64 intervalId) external;
 
     /// @notice Returns the sender's collateral: all of it for a revealed order that did not fill (after clearing)
-    /// or of a void auction, all but the penalty for an unrevealed commitment (from gate closure). A filled
-    /// order's collateral stays locked for settlement. Once per commitment.
+    /// or of a void auction, all but the penalty for an unrevealed commitment (from gate closure) — all of it when
+    /// a reveal could have been refused regardless of the trader: the book holds `maxOrders` orders, or the bounds
+    /// were never set. A filled order's collateral stays locked for settlement. Once per commitment.
     /// @param intervalId The auction's delivery interval.
     /// @param commitment The sender's commitment.
     function withdraw(uint64 intervalId, bytes32 commitment) external;

@@ -25,6 +25,12 @@ contract BatchAuction is IBatchAuction {
 
     /// @notice Most zones one auction clears.
     uint256 public constant MAX_ZONES = 16;
+    /// @notice Largest order, Wh (4.29 GWh: a 1 GW plant over an hour fits); with at most 65,535 orders an auction's
+    /// price level holds below 2^48 Wh, so an order's place in its level packs into its commitment's slot.
+    uint64 public constant MAX_ORDER_WH = type(uint32).max;
+    /// @notice Highest limit price, payment-token base units per kWh (281 million per kWh at 6 decimals): the ceiling
+    /// read from the feed is capped here.
+    uint64 public constant MAX_PRICE = type(uint48).max;
 
     /// @notice Meters, their owners, zones and capacities; the interval length.
     IMeterRegistry public immutable registry;
@@ -59,34 +65,38 @@ contract BatchAuction is IBatchAuction {
     //////////////////////////////////////////////////////////////*/
 
     struct AuctionState {
-        uint32 commits;
+        uint32 orders;
         uint64 floor;
         uint64 ceiling;
         bool cleared;
         uint64 systemPrice;
     }
 
-    struct Commitment {
-        uint96 collateral;
-        bool committed;
+    /// @dev Committed: collateral locked; Revealed: the order is in the book; Forfeited: withdrawn unrevealed;
+    /// Released: revealed and its collateral withdrawn or taken over by the escrow.
+    enum EntryState {
+        None,
+        Committed,
+        Revealed,
+        Forfeited,
+        Released
     }
 
-    /// @dev One slot: the revealed order and the quantity of its price level revealed before it.
-    struct Revealed {
+    /// @dev One slot per commitment: written at commit, filled in at reveal (so a reveal rewrites a warm slot instead
+    /// of creating one), with the quantity of its price level revealed before it.
+    struct Entry {
+        uint80 collateral;
+        EntryState state;
         Side side;
         uint32 zone;
-        uint64 quantityWh;
-        uint64 limitPrice;
-        uint64 cumBefore;
-        bool revealed;
-        bool withdrawn;
+        uint32 quantityWh;
+        uint48 limitPrice;
+        uint48 cumBefore;
     }
 
     mapping(uint64 intervalId => AuctionState) private _auctions;
     /// @dev Keyed by trader too: a copied commitment hash is the copier's own record and blocks no one.
-    mapping(uint64 intervalId => mapping(address trader => mapping(bytes32 commitment => Commitment)))
-        private _commitments;
-    mapping(uint64 intervalId => mapping(address trader => mapping(bytes32 commitment => Revealed))) private _orders;
+    mapping(uint64 intervalId => mapping(address trader => mapping(bytes32 commitment => Entry))) private _entries;
     mapping(uint64 intervalId => uint32[] zones) private _zonesOf;
     /// @dev Sell Wh in the low 128 bits, buy Wh in the high 128 bits, per (zone, price tick).
     mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 tick => uint256 sellAndBuy))) private _levels;
@@ -125,7 +135,7 @@ contract BatchAuction is IBatchAuction {
         if (p.gateLead < intervalLength) revert BatchAuctionInvalidParams("gateLead below one interval");
         if (p.commitWindow == 0 || p.revealWindow == 0) revert BatchAuctionInvalidParams("empty window");
         if (p.tickSize == 0) revert BatchAuctionInvalidParams("tickSize");
-        if (p.maxOrders == 0) revert BatchAuctionInvalidParams("maxOrders");
+        if (p.maxOrders == 0 || p.maxOrders > type(uint16).max) revert BatchAuctionInvalidParams("maxOrders");
         if (p.sellerBondBps > 10_000 || p.nonRevealPenaltyBps > 10_000) {
             revert BatchAuctionInvalidParams("basis points above 10000");
         }
@@ -182,26 +192,50 @@ contract BatchAuction is IBatchAuction {
     }
 
     /// @inheritdoc IBatchAuction
+    function open(uint64 intervalId) external returns (uint64 floor, uint64 ceiling) {
+        Phase p = phase(intervalId);
+        if (p != Phase.Commit && p != Phase.Reveal) revert BatchAuctionWrongPhase(intervalId, Phase.Commit, p);
+        AuctionState storage a = _auctions[intervalId];
+        if (a.ceiling == 0) _setBounds(intervalId, a);
+        return (a.floor, a.ceiling);
+    }
+
+    /// @inheritdoc IBatchAuction
     function reveal(uint64 intervalId, Order calldata order, bytes32 salt) external {
         _requirePhase(intervalId, Phase.Reveal);
         bytes32 commitment = commitmentOf(intervalId, msg.sender, order, salt);
-        Commitment memory c = _commitments[intervalId][msg.sender][commitment];
-        if (!c.committed) revert BatchAuctionUnknownCommitment(intervalId, commitment);
-        Revealed storage slot = _orders[intervalId][msg.sender][commitment];
-        if (slot.revealed) revert BatchAuctionAlreadyRevealed(intervalId, commitment);
+        Entry storage entry = _entries[intervalId][msg.sender][commitment];
+        // The entry is read and written as one word (its layout: {Entry}, first member in the low bits).
+        uint256 word;
+        assembly ("memory-safe") {
+            word := sload(entry.slot)
+        }
+        uint80 collateral = uint80(word);
+        EntryState state = EntryState(uint8(word >> 80));
+        if (state == EntryState.None) revert BatchAuctionUnknownCommitment(intervalId, commitment);
+        if (state != EntryState.Committed) revert BatchAuctionAlreadyRevealed(intervalId, commitment);
         AuctionState storage a = _auctions[intervalId];
-        _validate(order, c.collateral, a.floor, a.ceiling);
+        // One read: the bounds (set here if nobody opened the auction) and the count of revealed orders.
+        AuctionState memory state_ = a;
+        if (state_.ceiling == 0) (state_.floor, state_.ceiling) = _setBounds(intervalId, a);
+        if (state_.orders >= _maxOrders) revert BatchAuctionFull(intervalId, _maxOrders);
+        a.orders = state_.orders + 1;
+        _validate(order, collateral, state_.floor, state_.ceiling);
 
-        uint64 cumBefore = _addToLevel(intervalId, order);
-        _orders[intervalId][msg.sender][commitment] = Revealed({
-            side: order.side,
-            zone: order.zone,
-            quantityWh: order.quantityWh,
-            limitPrice: order.limitPrice,
-            cumBefore: cumBefore,
-            revealed: true,
-            withdrawn: false
-        });
+        // _validate bounds the quantity by MAX_ORDER_WH and the limit by the ceiling (at most MAX_PRICE); the level
+        // before the order holds at most 65,534 orders of at most 2^32 − 1 Wh each: every cast below fits.
+        uint48 cumBefore = _addToLevel(intervalId, order);
+        word =
+            uint256(collateral) |
+            (uint256(uint8(EntryState.Revealed)) << 80) |
+            (uint256(uint8(order.side)) << 88) |
+            (uint256(order.zone) << 96) |
+            (uint256(uint32(order.quantityWh)) << 128) |
+            (uint256(uint48(order.limitPrice)) << 160) |
+            (uint256(cumBefore) << 208);
+        assembly ("memory-safe") {
+            sstore(entry.slot, word)
+        }
         _emitRevealed(intervalId, commitment, order);
     }
 
@@ -239,13 +273,13 @@ contract BatchAuction is IBatchAuction {
 
     /// @inheritdoc IBatchAuction
     function withdraw(uint64 intervalId, bytes32 commitment) external {
-        Commitment memory c = _commitments[intervalId][msg.sender][commitment];
-        if (!c.committed) revert BatchAuctionUnknownCommitment(intervalId, commitment);
-        Revealed storage o = _orders[intervalId][msg.sender][commitment];
-        if (o.withdrawn) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
+        Entry storage entry = _entries[intervalId][msg.sender][commitment];
+        Entry memory o = entry;
+        if (o.state == EntryState.None) revert BatchAuctionUnknownCommitment(intervalId, commitment);
+        if (o.state > EntryState.Revealed) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
         uint256 penalty;
         Phase p = phase(intervalId);
-        if (o.revealed) {
+        if (o.state == EntryState.Revealed) {
             // A void auction (not cleared before delivery) returns everything; otherwise wait for the clearing.
             if (p != Phase.Void) {
                 if (p != Phase.Cleared) revert BatchAuctionWrongPhase(intervalId, Phase.Cleared, p);
@@ -256,10 +290,15 @@ contract BatchAuction is IBatchAuction {
             if (p != Phase.Clearing && p != Phase.Cleared && p != Phase.Void) {
                 revert BatchAuctionWrongPhase(intervalId, Phase.Clearing, p);
             }
-            penalty = (uint256(c.collateral) * _nonRevealPenaltyBps) / 10_000;
+            // No penalty where a reveal could have been refused for want of room or of bounds: a full book, or no
+            // bounds ever set (the feeds stale all through the reveal window, or nobody revealed).
+            AuctionState storage a = _auctions[intervalId];
+            if (a.orders < _maxOrders && a.ceiling != 0) {
+                penalty = (uint256(o.collateral) * _nonRevealPenaltyBps) / 10_000;
+            }
         }
-        o.withdrawn = true;
-        uint256 refund = c.collateral - penalty;
+        entry.state = o.state == EntryState.Revealed ? EntryState.Released : EntryState.Forfeited;
+        uint256 refund = o.collateral - penalty;
         emit CollateralWithdrawn(intervalId, msg.sender, commitment, refund, penalty);
         if (penalty != 0) paymentToken.safeTransfer(treasury, penalty);
         if (refund != 0) paymentToken.safeTransfer(msg.sender, refund);
@@ -272,17 +311,20 @@ contract BatchAuction is IBatchAuction {
         bytes32 commitment
     ) external returns (FilledOrder memory order) {
         if (msg.sender != settlement) revert BatchAuctionNotSettlement(msg.sender);
-        Revealed storage o = _orders[intervalId][trader][commitment];
-        if (o.withdrawn) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
-        if (!o.revealed || !_auctions[intervalId].cleared) revert BatchAuctionNotFilled(intervalId, commitment);
+        Entry storage entry = _entries[intervalId][trader][commitment];
+        Entry memory o = entry;
+        if (o.state > EntryState.Revealed) revert BatchAuctionAlreadyWithdrawn(intervalId, commitment);
+        if (o.state != EntryState.Revealed || !_auctions[intervalId].cleared) {
+            revert BatchAuctionNotFilled(intervalId, commitment);
+        }
         (order.filledWh, order.price) = _fill(intervalId, o);
         if (order.filledWh == 0) revert BatchAuctionNotFilled(intervalId, commitment);
-        o.withdrawn = true;
+        entry.state = EntryState.Released;
         order.side = o.side;
         order.zone = o.zone;
         order.quantityWh = o.quantityWh;
         order.limitPrice = o.limitPrice;
-        order.collateral = _commitments[intervalId][trader][commitment].collateral;
+        order.collateral = o.collateral;
     }
 
     /// @inheritdoc IBatchAuction
@@ -291,12 +333,14 @@ contract BatchAuction is IBatchAuction {
         address trader,
         bytes32 commitment
     ) external view returns (uint64 filledWh, uint64 price) {
-        Revealed storage o = _orders[intervalId][trader][commitment];
-        if (!o.revealed || !_auctions[intervalId].cleared) return (0, 0);
+        Entry memory o = _entries[intervalId][trader][commitment];
+        if ((o.state != EntryState.Revealed && o.state != EntryState.Released) || !_auctions[intervalId].cleared) {
+            return (0, 0);
+        }
         return _fill(intervalId, o);
     }
 
-    /// @notice The day's bounds fixed for the auction (zero before its first commitment).
+    /// @notice The day's bounds fixed for the auction (zero until {open} or the first reveal).
     /// @param intervalId The auction's delivery interval.
     /// @return floor Lowest limit price: the feed-in tariff, payment-token base units per kWh, rounded up to the tick.
     /// @return ceiling Highest limit price: the retail tariff, base units per kWh, rounded down to the tick.
@@ -305,11 +349,11 @@ contract BatchAuction is IBatchAuction {
         return (a.floor, a.ceiling);
     }
 
-    /// @notice Commitments made so far.
+    /// @notice Orders revealed so far (commitments are not counted: committing touches no auction-wide storage).
     /// @param intervalId The auction's delivery interval.
-    /// @return Commitments made to the auction (at most `maxOrders`), revealed or not.
-    function commitCount(uint64 intervalId) external view returns (uint32) {
-        return _auctions[intervalId].commits;
+    /// @return Revealed orders in the auction's book (at most `maxOrders`).
+    function orderCount(uint64 intervalId) external view returns (uint32) {
+        return _auctions[intervalId].orders;
     }
 
     /// @notice The system price after clearing (zero before).
@@ -394,18 +438,18 @@ contract BatchAuction is IBatchAuction {
                                 PRIVATE
     //////////////////////////////////////////////////////////////*/
 
+    /// @dev Touches the sender's entry and the token only: the phase follows from the clock alone (an auction in its
+    /// commit window cannot have cleared), and the bounds and the order cap wait for {open} and {reveal}.
     function _commit(uint64 intervalId, bytes32 commitment, uint256 collateral) private {
-        _requirePhase(intervalId, Phase.Commit);
+        Schedule memory s = schedule(intervalId);
+        if (block.timestamp < s.commitStart || block.timestamp >= s.revealStart) {
+            revert BatchAuctionWrongPhase(intervalId, Phase.Commit, phase(intervalId));
+        }
         if (collateral < _minDeposit) revert BatchAuctionCollateralBelowMinimum(collateral, _minDeposit);
-        Commitment storage c = _commitments[intervalId][msg.sender][commitment];
-        if (c.committed) revert BatchAuctionCommitmentExists(intervalId, commitment);
-        AuctionState storage a = _auctions[intervalId];
-        uint32 commits = a.commits;
-        if (commits >= _maxOrders) revert BatchAuctionFull(intervalId, _maxOrders);
-        if (commits == 0) _setBounds(intervalId, a);
-        a.commits = commits + 1;
-        c.collateral = SafeCast.toUint96(collateral);
-        c.committed = true;
+        Entry storage entry = _entries[intervalId][msg.sender][commitment];
+        if (entry.state != EntryState.None) revert BatchAuctionCommitmentExists(intervalId, commitment);
+        entry.collateral = SafeCast.toUint80(collateral);
+        entry.state = EntryState.Committed;
         emit OrderCommitted(intervalId, msg.sender, commitment, collateral);
         uint256 before = paymentToken.balanceOf(address(this));
         paymentToken.safeTransferFrom(msg.sender, address(this), collateral);
@@ -415,16 +459,18 @@ contract BatchAuction is IBatchAuction {
 
     /// @dev Reads both feeds once per auction, converted to payment-token base units per kWh: the floor rounded
     /// up and the ceiling down to the tick, so every accepted limit lies within both tariffs.
-    function _setBounds(uint64 intervalId, AuctionState storage a) private {
+    function _setBounds(uint64 intervalId, AuctionState storage a) private returns (uint64, uint64) {
         uint256 floor = _readFeed(floorFeed, Math.Rounding.Ceil);
         uint256 ceiling = _readFeed(ceilingFeed, Math.Rounding.Floor);
         floor = Math.ceilDiv(floor, _tickSize) * _tickSize;
-        ceiling = (ceiling / _tickSize) * _tickSize;
+        ceiling = (Math.min(ceiling, MAX_PRICE) / _tickSize) * _tickSize;
         if (floor > ceiling) revert BatchAuctionInvertedBounds(floor, ceiling);
 
-        a.floor = SafeCast.toUint64(floor);
-        a.ceiling = SafeCast.toUint64(ceiling);
+        // ceiling ≤ MAX_PRICE and floor ≤ ceiling: both fit.
+        a.floor = uint64(floor);
+        a.ceiling = uint64(ceiling);
         emit BoundsSet(intervalId, floor, ceiling);
+        return (uint64(floor), uint64(ceiling));
     }
 
     function _readFeed(AggregatorV3Interface feed, Math.Rounding rounding) private view returns (uint256) {
@@ -437,6 +483,7 @@ contract BatchAuction is IBatchAuction {
 
     function _validate(Order calldata order, uint256 collateral, uint64 floor, uint64 ceiling) private view {
         if (order.quantityWh == 0) revert BatchAuctionZeroQuantity();
+        if (order.quantityWh > MAX_ORDER_WH) revert BatchAuctionQuantityAboveCapacity(order.quantityWh, MAX_ORDER_WH);
         if (order.limitPrice < floor || order.limitPrice > ceiling || order.limitPrice % _tickSize != 0) {
             revert BatchAuctionInvalidPrice(order.limitPrice, floor, ceiling, _tickSize);
         }
@@ -445,7 +492,7 @@ contract BatchAuction is IBatchAuction {
         uint256 required;
         if (order.side == Side.Buy) {
             if (order.meter != address(0)) revert BatchAuctionBuyerMeter(order.meter);
-            if (!registry.getZone(order.zone).configured) revert BatchAuctionUnknownZone(order.zone);
+            // The zone is checked when its first level is opened ({_firstInLevel}): zones cannot be removed.
             required = value;
         } else {
             // A meter's zone is always configured: registering or moving a meter requires it.
@@ -471,15 +518,15 @@ contract BatchAuction is IBatchAuction {
     }
 
     /// @dev Adds the order to its (zone, tick) level; returns the level's quantity on the order's side before it.
-    function _addToLevel(uint64 intervalId, Order calldata order) private returns (uint64 cumBefore) {
+    function _addToLevel(uint64 intervalId, Order calldata order) private returns (uint48 cumBefore) {
         uint256 tick = order.limitPrice / _tickSize;
         uint256 level = _levels[intervalId][order.zone][tick];
         if (level == 0) _firstInLevel(intervalId, order.zone, tick);
         if (order.side == Side.Sell) {
-            cumBefore = SafeCast.toUint64(uint128(level));
+            cumBefore = SafeCast.toUint48(uint128(level));
             level += order.quantityWh;
         } else {
-            cumBefore = SafeCast.toUint64(level >> 128);
+            cumBefore = SafeCast.toUint48(level >> 128);
             level += uint256(order.quantityWh) << 128;
         }
         _levels[intervalId][order.zone][tick] = level;
@@ -499,7 +546,8 @@ contract BatchAuction is IBatchAuction {
     }
 
     /// @dev A new (zone, tick) level: mark the tick; for a new bitmap word mark it in the summary and, for a new
-    /// zone, list the zone.
+    /// zone, list the zone once the registry confirms it is configured (a seller's meter zone always is; a listed
+    /// zone stays configured, since zones cannot be removed, so later buyers skip the registry call).
     function _firstInLevel(uint64 intervalId, uint32 zone, uint256 tick) private {
         mapping(uint256 => uint256) storage words = _ticks[intervalId][zone];
         uint256 w = tick >> 8;
@@ -507,6 +555,7 @@ contract BatchAuction is IBatchAuction {
         if (word == 0) {
             ZonalClearing.ZoneOutcome storage outcome = _outcomes[intervalId][zone];
             if (!outcome.listed) {
+                if (!registry.getZone(zone).configured) revert BatchAuctionUnknownZone(zone);
                 if (_zonesOf[intervalId].length >= MAX_ZONES) revert BatchAuctionTooManyZones(intervalId, MAX_ZONES);
                 _zonesOf[intervalId].push(zone);
                 outcome.listed = true;
@@ -683,7 +732,7 @@ contract BatchAuction is IBatchAuction {
         return k;
     }
 
-    function _fill(uint64 intervalId, Revealed storage o) private view returns (uint64 filledWh, uint64 price) {
+    function _fill(uint64 intervalId, Entry memory o) private view returns (uint64 filledWh, uint64 price) {
         ZonalClearing.ZoneOutcome storage z = _outcomes[intervalId][o.zone];
         price = z.price;
         bool sell = o.side == Side.Sell;

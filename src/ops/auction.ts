@@ -15,6 +15,8 @@ export const CONGESTIONS: Congestion[] = ["none", "export", "import"];
 export const SIDES: Side[] = ["buy", "sell"];
 
 const MAX_U64 = (1n << 64n) - 1n;
+/** BatchAuction.MAX_ORDER_WH: the largest order, Wh. */
+export const MAX_ORDER_WH = (1n << 32n) - 1n;
 const MAX_U32 = (1n << 32n) - 1n;
 
 /** A Unix time and the same as ISO 8601. */
@@ -75,11 +77,13 @@ export interface AuctionStatus {
   /** The chain's latest block time. */
   now: Time;
   schedule: { commitStart: Time; revealStart: Time; gateClosure: Time; deliveryStart: Time; settlementDeadline: Time };
-  /** The day's bounds, base units per kWh; null before the first commitment. */
+  /** The day's bounds, base units per kWh; null until the auction is opened (by `auction commit`) or first revealed. */
   bounds: { floor: bigint; ceiling: bigint } | null;
   tickSize: bigint;
   minDeposit: bigint;
-  commitCount: number;
+  /** Orders revealed so far (commitments are not counted on chain; `auction book` lists them from events). */
+  orderCount: number;
+  maxOrders: number;
   /** Zones with revealed orders, ascending. */
   zones: number[];
   /** After clearing: the system price and every zone's outcome. */
@@ -108,7 +112,7 @@ interface AtPrice {
   buyAtPriceFilledWh: bigint;
 }
 
-/** An auction's phase, schedule, bounds, commitments, zones and (after clearing) result. */
+/** An auction's phase, schedule, bounds, revealed orders, zones and (after clearing) result. */
 export async function auctionStatus(system: System, intervalId: bigint): Promise<AuctionStatus> {
   const a = system.auction;
   const [phase, s, [floor, ceiling], count, zones, params, block] = await call(() =>
@@ -116,7 +120,7 @@ export async function auctionStatus(system: System, intervalId: bigint): Promise
       a.phase(intervalId),
       a.schedule(intervalId),
       a.bounds(intervalId),
-      a.commitCount(intervalId),
+      a.orderCount(intervalId),
       a.zonesOf(intervalId),
       a.params(),
       providerOf(system).getBlock("latest"),
@@ -146,7 +150,8 @@ export async function auctionStatus(system: System, intervalId: bigint): Promise
     bounds: floor === 0n && ceiling === 0n ? null : { floor, ceiling },
     tickSize: params.tickSize,
     minDeposit: params.minDeposit,
-    commitCount: Number(count),
+    orderCount: Number(count),
+    maxOrders: Number(params.maxOrders),
     zones: zoneIds,
     result,
   };
@@ -193,6 +198,8 @@ export interface Committed {
   commitment: string;
   collateral: bigint;
   approveTx: string | null;
+  /** The `open` transaction that fixed the auction's bounds before this commitment, if it had to. */
+  openTx: string | null;
   txHash: string;
 }
 
@@ -230,7 +237,7 @@ export async function commitOrder(system: System, signer: Signer, input: CommitI
   }
   const auction = system.auction.connect(signer);
   const auctionAddress = await auction.getAddress();
-  const [params, [floor, ceiling], phase, network] = await call(() =>
+  const [params, [setFloor, setCeiling], phase, network] = await call(() =>
     Promise.all([
       auction.params(),
       auction.bounds(intervalId),
@@ -240,10 +247,15 @@ export async function commitOrder(system: System, signer: Signer, input: CommitI
   );
   if (limitPrice % params.tickSize !== 0n)
     throw new InputError(`price ${limitPrice} is not a multiple of the tick ${params.tickSize} (base units per kWh)`);
-  if ((floor !== 0n || ceiling !== 0n) && (limitPrice < floor || limitPrice > ceiling))
-    throw new InputError(
-      `price ${limitPrice} is outside the auction's bounds [${floor}, ${ceiling}] (base units per kWh)`,
-    );
+  if (quantityWh > MAX_ORDER_WH)
+    throw new InputError(`quantity ${quantityWh} Wh is above the largest order, ${MAX_ORDER_WH} Wh`);
+  const checkBounds = (floor: bigint, ceiling: bigint) => {
+    if (limitPrice < floor || limitPrice > ceiling)
+      throw new InputError(
+        `price ${limitPrice} is outside the auction's bounds [${floor}, ${ceiling}] (base units per kWh)`,
+      );
+  };
+  if (setCeiling !== 0n) checkBounds(setFloor, setCeiling);
   if (side === "sell") {
     const info = await call(() => system.registry.claimInfo(meter, 0));
     if (info.status !== 1n || getAddress(info.owner) !== trader || Number(info.zone) !== zone || info.technology === 3n)
@@ -276,6 +288,14 @@ export async function commitOrder(system: System, signer: Signer, input: CommitI
     // The chain's own refusal (BatchAuctionWrongPhase is checked first), decoded with its hint.
     await call(() => auction.commit.staticCall(intervalId, hexlify(randomBytes(32)), collateral));
     throw new InputError(`the auction of interval ${intervalId} is ${PHASES[Number(phase)]}, not open for commits`);
+  }
+  // Commit only against known bounds: the first trader fixes them from the feeds (`open`), so that a feed moving
+  // before the reveal window cannot turn a committed order invalid.
+  let openTx: string | null = null;
+  if (setCeiling === 0n) {
+    const [floor, ceiling] = await call(() => auction.open.staticCall(intervalId));
+    checkBounds(floor, ceiling);
+    openTx = await send(() => auction.open(intervalId));
   }
   const balance = await call(() => system.paymentToken.balanceOf(trader));
   if (balance < collateral)
@@ -322,7 +342,7 @@ export async function commitOrder(system: System, signer: Signer, input: CommitI
     throw new InputError(`cannot write ${file}: ${(e as Error).message}`);
   }
   const txHash = await send(() => auction.commit(intervalId, commitment, collateral));
-  return { file, commitment, collateral, approveTx, txHash };
+  return { file, commitment, collateral, approveTx, openTx, txHash };
 }
 
 /** Reads and checks an order file written by `commitOrder`. */

@@ -122,6 +122,7 @@ const CATALOGUE: Record<Name, Record<string, Gate>> = {
     "commit(uint64,bytes32,uint256)": OPEN("locks the caller's own collateral"),
     "commitWithPermit(uint64,bytes32,uint256,uint256,uint8,bytes32,bytes32)": OPEN("the caller's own permit"),
     "reveal(uint64,(uint8,uint32,uint64,uint64,address),bytes32)": OPEN("opens the caller's own commitment"),
+    "open(uint64)": OPEN("anyone fixes the day's bounds from the feeds in the commit or reveal phase, once"),
     "clear(uint64)": OPEN("anyone clears after gate closure, once"),
   },
   SettlementEscrow: {

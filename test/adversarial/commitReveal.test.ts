@@ -43,6 +43,9 @@ describe("adversarial: non-revealing bidders", function () {
     const f = await loadFixture(commitPhase);
     const collateral = 3n * USD;
     const c = await commitOrder(f, f.stranger, f.id, buy(1, 1_000n, 200_000n), collateral, salt("silent"));
+    // Anyone opens the auction: its bounds are set, so a reveal was possible and not revealing is the bidder's choice
+    // (the penalty applies only with the bounds set and room left in the book).
+    await expect(f.auction.connect(f.bob).open(f.id)).to.emit(f.auction, "BoundsSet").withArgs(f.id, FLOOR, CEILING);
     // No withdrawal while the auction is open: a bidder cannot pull its collateral to dodge the outcome.
     await expect(f.auction.connect(f.stranger).withdraw(f.id, c))
       .to.be.revertedWithCustomError(f.auction, "BatchAuctionWrongPhase")
@@ -52,6 +55,8 @@ describe("adversarial: non-revealing bidders", function () {
       .to.be.revertedWithCustomError(f.auction, "BatchAuctionWrongPhase")
       .withArgs(f.id, PHASE.Clearing, PHASE.Reveal);
     await toPhase(f, f.id, "clearing");
+    expect(await f.auction.bounds(f.id)).to.deep.equal([FLOOR, CEILING]);
+    expect(await f.auction.orderCount(f.id)).to.be.lessThan(PARAMS.maxOrders);
     const penalty = penaltyOf(collateral);
     const tx = f.auction.connect(f.stranger).withdraw(f.id, c);
     await expect(tx)
@@ -254,7 +259,14 @@ describe("adversarial: salt reuse", function () {
       .to.be.revertedWithCustomError(f.auction, "BatchAuctionCommitmentExists")
       .withArgs(f.id, c);
     expect(await f.token.balanceOf(f.alice.address)).to.equal(before);
-    expect(await f.auction.commitCount(f.id)).to.equal(1n);
+    expect(await f.token.balanceOf(await f.auction.getAddress())).to.equal(USD);
+    // The one commitment opens once and is one order in the book.
+    await toPhase(f, f.id, "reveal");
+    await (await f.auction.connect(f.alice).reveal(f.id, order, salt("once"))).wait();
+    await expect(f.auction.connect(f.alice).reveal(f.id, order, salt("once")))
+      .to.be.revertedWithCustomError(f.auction, "BatchAuctionAlreadyRevealed")
+      .withArgs(f.id, c);
+    expect(await f.auction.orderCount(f.id)).to.equal(1n);
   });
 
   it("test_saltReuse_differentOrdersUnderOneSaltAreDistinctAndEachOpensOnce", async function () {
@@ -315,8 +327,31 @@ describe("adversarial: salt reuse", function () {
       await commitOrder(f, f.bob, t, order, USD, salt("s")),
     ];
     expect(new Set(hashes).size).to.equal(3);
-    expect(await f.auction.commitCount(t)).to.equal(2n);
-    expect(await f.auction.commitCount(t + 1n)).to.equal(1n);
+    // Each opens in its own auction, as its own order: two in interval t's book, one in t + 1's.
+    await toPhase(f, t, "reveal");
+    for (const [trader, c] of [
+      [f.alice, hashes[0]],
+      [f.bob, hashes[2]],
+    ] as const) {
+      await expect(f.auction.connect(trader).reveal(t, order, salt("s")))
+        .to.emit(f.auction, "OrderRevealed")
+        .withArgs(t, trader.address, c, order.side, order.zone, order.quantityWh, order.limitPrice, order.meter);
+    }
+    await toPhase(f, t + 1n, "reveal");
+    await expect(f.auction.connect(f.alice).reveal(t + 1n, order, salt("s")))
+      .to.emit(f.auction, "OrderRevealed")
+      .withArgs(
+        t + 1n,
+        f.alice.address,
+        hashes[1],
+        order.side,
+        order.zone,
+        order.quantityWh,
+        order.limitPrice,
+        order.meter,
+      );
+    expect(await f.auction.orderCount(t)).to.equal(2n);
+    expect(await f.auction.orderCount(t + 1n)).to.equal(1n);
   });
 });
 

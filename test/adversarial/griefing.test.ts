@@ -14,12 +14,14 @@ import {
   toPhase,
   type Order,
 } from "../helpers/auction.js";
-import { networkHelpers } from "../helpers/fixture.js";
+import { ethers, networkHelpers } from "../helpers/fixture.js";
 import { clearedAuction, proveAndClaim, systemFixture, type Account } from "./helpers.js";
 
 /*
  * Griefing with many tiny orders (docs/auction.md, "Known limits"): a minimum deposit per commitment, at most
- * `maxOrders` commitments and 16 zones per auction, and settlement batches that still settle a book of tiny fills.
+ * `maxOrders` revealed orders (commitments are not counted: committing touches no auction-wide state) and 16 zones
+ * per auction, and settlement batches that still settle a book of tiny fills. A trader whose reveal a full book
+ * refused pays no non-reveal penalty.
  */
 
 const { loadFixture } = networkHelpers;
@@ -38,52 +40,111 @@ const TX_GAS_CAP = 16_777_216n;
 describe("adversarial: griefing with many tiny orders", function () {
   it("test_griefing_commitmentBelowTheMinimumDepositIsRejected", async function () {
     const f = await loadFixture(commitPhase);
+    const before = await f.token.balanceOf(f.stranger.address);
     for (const collateral of [0n, 1n, PARAMS.minDeposit - 1n]) {
       const c = await f.auction.commitmentOf(f.id, f.stranger.address, buy(1, 1n, FLOOR), salt(`${collateral}`));
       await expect(f.auction.connect(f.stranger).commit(f.id, c, collateral))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionCollateralBelowMinimum")
         .withArgs(collateral, PARAMS.minDeposit);
+      // Nothing is left behind: no commitment is recorded (withdraw checks that before the phase)…
+      await expect(f.auction.connect(f.stranger).withdraw(f.id, c))
+        .to.be.revertedWithCustomError(f.auction, "BatchAuctionUnknownCommitment")
+        .withArgs(f.id, c);
     }
-    expect(await f.auction.commitCount(f.id)).to.equal(0n);
+    // …and no collateral moved.
+    expect(await f.token.balanceOf(f.stranger.address)).to.equal(before);
+    expect(await f.token.balanceOf(await f.auction.getAddress())).to.equal(0n);
   });
 
-  it("test_griefing_fillingTheBookStopsAtMaxOrdersAndCostsTheGrieferItsPenalties", async function () {
+  it("test_griefing_fillingTheBookStopsAtMaxOrdersRevealsAndARefusedTraderWithdrawsInFull", async function () {
     const f = await loadFixture(commitPhase);
     const maxOrders = 12n;
     const auction = await deployAuction(f, f.token, f.floorFeed, f.ceilingFeed, f.treasury, { maxOrders });
-    await (await f.token.connect(f.stranger).approve(await auction.getAddress(), 100n * USD)).wait();
-    await (await f.token.connect(f.alice).approve(await auction.getAddress(), 100n * USD)).wait();
-    const spam: string[] = [];
-    for (let i = 0; i < Number(maxOrders); i++) {
-      const c = await auction.commitmentOf(f.id, f.stranger.address, buy(1, 1n, FLOOR), salt(`spam ${i}`));
-      await (await auction.connect(f.stranger).commit(f.id, c, PARAMS.minDeposit)).wait();
-      spam.push(c);
+    const vault = await auction.getAddress();
+    await (await f.token.connect(f.stranger).approve(vault, 100n * USD)).wait();
+    await (await f.token.connect(f.alice).approve(vault, 100n * USD)).wait();
+    const grieferStart = await f.token.balanceOf(f.stranger.address);
+    // Commitments are not capped: the griefer commits more than maxOrders, and the honest trader still commits after.
+    const spam: [Order, string][] = [];
+    for (let i = 0; i < Number(maxOrders) + 3; i++) {
+      const o = buy(1, 1n + BigInt(i), FLOOR);
+      const c = await auction.commitmentOf(f.id, f.stranger.address, o, salt(`spam ${i}`));
+      await expect(auction.connect(f.stranger).commit(f.id, c, PARAMS.minDeposit))
+        .to.emit(auction, "OrderCommitted")
+        .withArgs(f.id, f.stranger.address, c, PARAMS.minDeposit);
+      spam.push([o, c]);
     }
-    const honest = await auction.commitmentOf(f.id, f.alice.address, buy(1, 1_000n, 200_000n), salt("honest"));
+    const order = buy(1, 1_000n, 200_000n);
+    const honest = await auction.commitmentOf(f.id, f.alice.address, order, salt("honest"));
     await expect(auction.connect(f.alice).commit(f.id, honest, USD))
+      .to.emit(auction, "OrderCommitted")
+      .withArgs(f.id, f.alice.address, honest, USD);
+    // alice also commits to the next interval's auction (its commit phase opens one interval later, while this
+    // auction's is still open), which the griefer leaves alone.
+    await toPhase(f, f.id + 1n, "commit");
+    const nextHonest = await auction.commitmentOf(f.id + 1n, f.alice.address, order, salt("honest"));
+    await (await auction.connect(f.alice).commit(f.id + 1n, nextHonest, USD)).wait();
+    // The griefer reveals maxOrders of its spam first: the book is full.
+    await toPhase(f, f.id, "reveal");
+    for (let i = 0; i < Number(maxOrders); i++)
+      await (await auction.connect(f.stranger).reveal(f.id, spam[i][0], salt(`spam ${i}`))).wait();
+    expect(await auction.orderCount(f.id)).to.equal(maxOrders);
+    // The next reveal, the griefer's own or alice's, is refused.
+    await expect(auction.connect(f.stranger).reveal(f.id, spam[Number(maxOrders)][0], salt(`spam ${maxOrders}`)))
       .to.be.revertedWithCustomError(auction, "BatchAuctionFull")
       .withArgs(f.id, maxOrders);
-    // Only that auction: the next interval's opens as usual.
-    await toPhase(f, f.id + 1n, "commit");
-    await expect(auction.connect(f.alice).commit(f.id + 1n, honest, USD)).to.emit(auction, "OrderCommitted");
-    // The griefer never reveals its spam and pays the non-reveal penalty on every commitment.
+    await expect(auction.connect(f.alice).reveal(f.id, order, salt("honest")))
+      .to.be.revertedWithCustomError(auction, "BatchAuctionFull")
+      .withArgs(f.id, maxOrders);
+    expect(await auction.orderCount(f.id)).to.equal(maxOrders);
+    // After gate closure alice withdraws her whole collateral: the full book, not she, kept her order out.
     await networkHelpers.time.increaseTo((await auction.schedule(f.id)).gateClosure);
     const treasuryBefore = await f.token.balanceOf(f.treasury);
-    const grieferBefore = await f.token.balanceOf(f.stranger.address);
-    for (const c of spam) await (await auction.connect(f.stranger).withdraw(f.id, c)).wait();
-    const penalties = (maxOrders * PARAMS.minDeposit * PARAMS.nonRevealPenaltyBps) / 10_000n;
-    expect((await f.token.balanceOf(f.treasury)) - treasuryBefore).to.equal(penalties);
-    expect((await f.token.balanceOf(f.stranger.address)) - grieferBefore).to.equal(
-      maxOrders * PARAMS.minDeposit - penalties,
-    );
+    const tx = auction.connect(f.alice).withdraw(f.id, honest);
+    await expect(tx).to.emit(auction, "CollateralWithdrawn").withArgs(f.id, f.alice.address, honest, USD, 0n);
+    await expect(tx).to.changeTokenBalances(ethers, f.token, [f.alice.address, f.treasury, vault], [USD, 0n, -USD]);
+    // The griefer's unrevealed extras are refunded in full for the same reason; its revealed spam, out of the
+    // money, after clearing. Blocking the auction cost it locked capital only.
+    for (const [, c] of spam.slice(Number(maxOrders))) {
+      await expect(auction.connect(f.stranger).withdraw(f.id, c))
+        .to.emit(auction, "CollateralWithdrawn")
+        .withArgs(f.id, f.stranger.address, c, PARAMS.minDeposit, 0n);
+    }
+    await (await auction.clear(f.id)).wait();
+    for (const [, c] of spam.slice(0, Number(maxOrders))) {
+      await expect(auction.connect(f.stranger).withdraw(f.id, c))
+        .to.emit(auction, "CollateralWithdrawn")
+        .withArgs(f.id, f.stranger.address, c, PARAMS.minDeposit, 0n);
+    }
+    expect(await f.token.balanceOf(f.stranger.address)).to.equal(grieferStart);
+    expect(await f.token.balanceOf(f.treasury)).to.equal(treasuryBefore);
+    expect(await f.token.balanceOf(vault)).to.equal(USD); // alice's commitment to the next interval
+    // Only that auction: the next interval's book is empty and takes alice's reveal.
+    await toPhase(f, f.id + 1n, "reveal");
+    await expect(auction.connect(f.alice).reveal(f.id + 1n, order, salt("honest")))
+      .to.emit(auction, "OrderRevealed")
+      .withArgs(
+        f.id + 1n,
+        f.alice.address,
+        nextHonest,
+        order.side,
+        order.zone,
+        order.quantityWh,
+        order.limitPrice,
+        order.meter,
+      );
+    expect(await auction.orderCount(f.id + 1n)).to.equal(1n);
   });
 
-  it("test_griefing_fillingTheDeployedBookCostsMaxOrdersTimesTheMinimumDeposit", async function () {
-    // The deployed defaults: blocking one auction locks maxOrders × minDeposit, and forfeits half of it unless the
-    // griefer reveals (then the cost is the capital locked until clearing; see the next test).
+  it("test_griefing_fillingTheDeployedBookLocksMaxOrdersTimesTheMinimumDepositUntilClearing", async function () {
+    // The deployed defaults: blocking one auction takes maxOrders revealed orders, so it locks maxOrders × minDeposit
+    // until clearing (refunded in full when out of the money; see the next test), and with the book full nobody pays
+    // the non-reveal penalty. maxOrders commitments left unrevealed block nobody (only reveals count) and, once honest
+    // reveals set the bounds, forfeit half of that.
     const f = await loadFixture(systemFixture);
     const p = await f.system.auction.params();
     expect([p.maxOrders, p.minDeposit, p.nonRevealPenaltyBps]).to.deep.equal([1_500n, USD, 5_000n]);
+    expect(p.maxOrders).to.be.at.most(65_535n); // the constructor's cap on maxOrders
     expect(p.maxOrders * p.minDeposit).to.equal(1_500n * USD);
     expect((p.maxOrders * p.minDeposit * p.nonRevealPenaltyBps) / 10_000n).to.equal(750n * USD);
   });

@@ -52,7 +52,10 @@ describe("adversarial: fee-on-transfer and no-return-value payment tokens", func
         .withArgs(2n * USD, (2n * USD * 99n) / 100n);
       expect(await fee.balanceOf(f.alice.address)).to.equal(10n * USD);
       expect(await fee.balanceOf(await auction.getAddress())).to.equal(0n);
-      expect(await auction.commitCount(id)).to.equal(0n);
+      // No commitment is left behind (withdraw looks it up before checking the phase).
+      await expect(auction.connect(f.alice).withdraw(id, c))
+        .to.be.revertedWithCustomError(auction, "BatchAuctionUnknownCommitment")
+        .withArgs(id, c);
     });
 
     it("test_paymentTokens_feeOnTransfer_dealFillIsRefusedAndNoUnitMoves", async function () {
@@ -166,7 +169,12 @@ describe("adversarial: fee-on-transfer and no-return-value payment tokens", func
       await expect(auction.connect(f.bob).commit(id, c, 11n * USD))
         .to.be.revertedWithCustomError(f.usdt, "NoReturnStablecoinInsufficient")
         .withArgs(f.bob.address, 10n * USD, 11n * USD);
-      expect(await auction.commitCount(id)).to.equal(0n);
+      // Nothing moved and no commitment is left behind (withdraw looks it up before checking the phase).
+      expect(await f.usdt.balanceOf(f.bob.address)).to.equal(10n * USD);
+      expect(await f.usdt.balanceOf(vault)).to.equal(0n);
+      await expect(auction.connect(f.bob).withdraw(id, c))
+        .to.be.revertedWithCustomError(auction, "BatchAuctionUnknownCommitment")
+        .withArgs(id, c);
     });
 
     it("test_paymentTokens_noReturn_dealFillPaysTheMakerExactly", async function () {

@@ -13,7 +13,7 @@ import { SqliteStore } from "../../oracle/src/store/sqlite.js";
 import { createMeters } from "../../oracle/simulator/keys.js";
 import { ReadingSigner, toPayload } from "../../oracle/simulator/sign.js";
 import type { Hex, MirroredMeter, SignedReading } from "../../oracle/src/types.js";
-import { USD, buy, deployAuctionFixture, futureInterval, salt, toPhase } from "../helpers/auction.js";
+import { PHASE, USD, buy, deployAuctionFixture, futureInterval, salt, toPhase } from "../helpers/auction.js";
 import { deployFixture, ethers, meterKey, networkHelpers, INTERVAL } from "../helpers/fixture.js";
 import { dealFixture, signedQuote, twinChains, type Account } from "./helpers.js";
 
@@ -343,7 +343,20 @@ describe("adversarial: signature replay", function () {
         .to.be.revertedWithCustomError(f.token, "ERC20InsufficientAllowance")
         .withArgs(auction, 0n, 2n * USD);
       expect(await f.token.balanceOf(f.alice.address)).to.equal(aliceBefore);
-      expect(await f.auction.commitCount(f.id)).to.equal(1n);
+      // Charged once: the auction holds alice's one collateral, and only her first commitment exists (withdraw looks
+      // a commitment up before checking the phase: hers is merely locked until gate closure).
+      expect(await f.token.balanceOf(auction)).to.equal(2n * USD);
+      for (const [who, c] of [
+        [f.stranger, theirs],
+        [f.alice, again],
+      ] as const) {
+        await expect(f.auction.connect(who).withdraw(f.id, c))
+          .to.be.revertedWithCustomError(f.auction, "BatchAuctionUnknownCommitment")
+          .withArgs(f.id, c);
+      }
+      await expect(f.auction.connect(f.alice).withdraw(f.id, mine))
+        .to.be.revertedWithCustomError(f.auction, "BatchAuctionWrongPhase")
+        .withArgs(f.id, PHASE.Clearing, PHASE.Commit);
     });
   });
 });

@@ -299,6 +299,7 @@ describe("BatchAuction", function () {
         [{ revealWindow: 0n }, "empty window"],
         [{ tickSize: 0n }, "tickSize"],
         [{ maxOrders: 0n }, "maxOrders"],
+        [{ maxOrders: 65_536n }, "maxOrders"],
         [{ sellerBondBps: 10_001n }, "basis points above 10000"],
         [{ nonRevealPenaltyBps: 10_001n }, "basis points above 10000"],
       ];
@@ -445,7 +446,10 @@ describe("BatchAuction", function () {
         .to.emit(f.auction, "OrderCommitted")
         .withArgs(f.id, f.alice.address, c, 2n * USD);
       await expect(tx).to.changeTokenBalances(ethers, f.token, [f.alice, f.auction], [-2n * USD, 2n * USD]);
-      expect(await f.auction.commitCount(f.id)).to.equal(1n);
+      // Committing touches no auction-wide state: no bounds, no order counted (orders count at reveal).
+      await expect(tx).to.not.emit(f.auction, "BoundsSet");
+      expect(await f.auction.bounds(f.id)).to.deep.equal([0n, 0n]);
+      expect(await f.auction.orderCount(f.id)).to.equal(0n);
       expect(await f.auction.phase(f.id)).to.equal(PHASE.Commit);
     });
 
@@ -471,61 +475,95 @@ describe("BatchAuction", function () {
       expect(await f.auction.commitmentOf(f.id, f.bob.address, orders[0], salt(1))).to.not.equal(base);
     });
 
-    it("test_commit_setsBoundsFromFeedsAtFirstCommit", async function () {
+    it("test_open_setsBoundsFromFeedsOnceAndAnyoneMayCallIt", async function () {
       const f = await loadFixture(commitPhaseFixture);
       expect(await f.auction.bounds(f.id)).to.deep.equal([0n, 0n]);
-      const c1 = await f.auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
-      await expect(f.auction.connect(f.alice).commit(f.id, c1, USD))
+      expect(await f.auction.connect(f.stranger).open.staticCall(f.id)).to.deep.equal([FLOOR, CEILING]);
+      await expect(f.auction.connect(f.stranger).open(f.id))
         .to.emit(f.auction, "BoundsSet")
         .withArgs(f.id, FLOOR, CEILING);
       expect(await f.auction.bounds(f.id)).to.deep.equal([FLOOR, CEILING]);
-      // Later feed answers do not move this auction's bounds, and no later commit sets them again.
+      // Later feed answers do not move this auction's bounds: a second open returns them and emits nothing.
       await (await f.floorFeed.updateAnswer(6_000_000n)).wait();
       await (await f.ceilingFeed.updateAnswer(30_000_000n)).wait();
-      const c2 = await f.auction.commitmentOf(f.id, f.bob.address, buy(1, 1n, FLOOR), salt(2));
-      await expect(f.auction.connect(f.bob).commit(f.id, c2, USD)).to.not.emit(f.auction, "BoundsSet");
+      await expect(f.auction.connect(f.bob).open(f.id)).to.not.emit(f.auction, "BoundsSet");
+      expect(await f.auction.connect(f.bob).open.staticCall(f.id)).to.deep.equal([FLOOR, CEILING]);
+      // The same in the reveal phase.
+      await toPhase(f, f.id, "reveal");
+      await expect(f.auction.connect(f.bob).open(f.id)).to.not.emit(f.auction, "BoundsSet");
       expect(await f.auction.bounds(f.id)).to.deep.equal([FLOOR, CEILING]);
-      // The next auction reads the new answers at its own first commit.
-      await toPhase(f, f.id + 1n, "commit");
-      const c3 = await f.auction.commitmentOf(f.id + 1n, f.bob.address, buy(1, 1n, FLOOR), salt(3));
-      await expect(f.auction.connect(f.bob).commit(f.id + 1n, c3, USD))
+      // A later auction reads the new answers when it is opened.
+      await toPhase(f, f.id + 8n, "commit");
+      await expect(f.auction.open(f.id + 8n))
         .to.emit(f.auction, "BoundsSet")
-        .withArgs(f.id + 1n, 60_000n, 300_000n);
+        .withArgs(f.id + 8n, 60_000n, 300_000n);
     });
 
-    it("test_commit_convertsFeedsWith18And6Decimals", async function () {
+    it("test_open_revertsOutsideTheCommitAndRevealPhases", async function () {
+      const f = await loadFixture(deployAuctionFixture);
+      const id = await futureInterval();
+      await expect(f.auction.open(id))
+        .to.be.revertedWithCustomError(f.auction, "BatchAuctionWrongPhase")
+        .withArgs(id, PHASE.Commit, PHASE.Scheduled);
+      await toPhase(f, id, "clearing");
+      await expect(f.auction.open(id))
+        .to.be.revertedWithCustomError(f.auction, "BatchAuctionWrongPhase")
+        .withArgs(id, PHASE.Commit, PHASE.Clearing);
+      expect(await f.auction.bounds(id)).to.deep.equal([0n, 0n]);
+    });
+
+    it("test_reveal_firstRevealSetsTheBoundsWhenNobodyOpenedTheAuction", async function () {
+      const f = await loadFixture(commitPhaseFixture);
+      const bid = buy(1, 1_000n, 200_000n);
+      await commitOrder(f, f.alice, f.id, bid, USD, salt(1));
+      await commitOrder(f, f.bob, f.id, buy(1, 1_000n, 300_000n), USD, salt(2));
+      await toPhase(f, f.id, "reveal");
+      await expect(f.auction.connect(f.alice).reveal(f.id, bid, salt(1)))
+        .to.emit(f.auction, "BoundsSet")
+        .withArgs(f.id, FLOOR, CEILING);
+      expect(await f.auction.bounds(f.id)).to.deep.equal([FLOOR, CEILING]);
+      // Later reveals use them, whatever the feeds say now.
+      await (await f.ceilingFeed.updateAnswer(25_000_000n)).wait();
+      await expect(f.auction.connect(f.bob).reveal(f.id, buy(1, 1_000n, 300_000n), salt(2))).to.not.emit(
+        f.auction,
+        "BoundsSet",
+      );
+      expect(await f.auction.orderCount(f.id)).to.equal(2n);
+    });
+
+    it("test_open_convertsFeedsWith18And6Decimals", async function () {
       const f = await loadFixture(commitPhaseFixture);
       const floor18 = await deployFeed(f, 18, 50_000_000_000_000_000n); // 0.05
       const ceiling6 = await deployFeed(f, 6, 400_000n); // 0.40
       const auction = await deployAuction(f, f.token, floor18, ceiling6, f.treasury);
-      await (await f.token.connect(f.alice).approve(await auction.getAddress(), USD)).wait();
-      const c = await auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
-      await expect(auction.connect(f.alice).commit(f.id, c, USD))
-        .to.emit(auction, "BoundsSet")
-        .withArgs(f.id, FLOOR, CEILING);
+      await expect(auction.connect(f.alice).open(f.id)).to.emit(auction, "BoundsSet").withArgs(f.id, FLOOR, CEILING);
       expect(await auction.bounds(f.id)).to.deep.equal([FLOOR, CEILING]);
       // And the other way round: a 6-decimal floor, an 18-decimal ceiling.
       const floor6 = await deployFeed(f, 6, 50_000n);
       const ceiling18 = await deployFeed(f, 18, 400_000_000_000_000_000n);
       const auction2 = await deployAuction(f, f.token, floor6, ceiling18, f.treasury);
-      await (await f.token.connect(f.alice).approve(await auction2.getAddress(), USD)).wait();
-      const c2 = await auction2.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
-      await expect(auction2.connect(f.alice).commit(f.id, c2, USD))
-        .to.emit(auction2, "BoundsSet")
-        .withArgs(f.id, FLOOR, CEILING);
+      await expect(auction2.connect(f.alice).open(f.id)).to.emit(auction2, "BoundsSet").withArgs(f.id, FLOOR, CEILING);
     });
 
-    it("test_commit_roundsBoundsInwardToTheTick", async function () {
+    it("test_open_roundsBoundsInwardToTheTick", async function () {
       const f = await loadFixture(commitPhaseFixture);
       // 0.050000123456789 and 0.399999 per kWh: 50,000.12… and 399,999 base units; floor up, ceiling down to 100.
       const floor18 = await deployFeed(f, 18, 50_000_123_456_789_000n);
       const ceiling6 = await deployFeed(f, 6, 399_999n);
       const auction = await deployAuction(f, f.token, floor18, ceiling6, f.treasury);
-      await (await f.token.connect(f.alice).approve(await auction.getAddress(), USD)).wait();
-      const c = await auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
-      await expect(auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(auction.connect(f.alice).open(f.id)).to.emit(auction, "BoundsSet").withArgs(f.id, 50_100n, 399_900n);
+    });
+
+    it("test_open_capsTheCeilingAtMaxPrice", async function () {
+      const f = await loadFixture(commitPhaseFixture);
+      // A retail tariff of 10^9 per kWh (10^15 base units) is above MAX_PRICE = 2^48 − 1 base units per kWh.
+      const ceilingHuge = await deployFeed(f, 6, 10n ** 15n);
+      const auction = await deployAuction(f, f.token, f.floorFeed, ceilingHuge, f.treasury);
+      const maxPrice = await auction.MAX_PRICE();
+      expect(maxPrice).to.equal(2n ** 48n - 1n);
+      await expect(auction.open(f.id))
         .to.emit(auction, "BoundsSet")
-        .withArgs(f.id, 50_100n, 399_900n);
+        .withArgs(f.id, FLOOR, (maxPrice / PARAMS.tickSize) * PARAMS.tickSize);
     });
 
     it("test_commit_acceptsExactlyTheMinimumDeposit", async function () {
@@ -594,8 +632,8 @@ describe("BatchAuction", function () {
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionCommitmentExists")
         .withArgs(f.id, c);
       // The same order under a fresh salt is a new commitment.
-      await commitOrder(f, f.alice, f.id, order, USD, salt(2));
-      expect(await f.auction.commitCount(f.id)).to.equal(2n);
+      const c2 = await commitOrder(f, f.alice, f.id, order, USD, salt(2));
+      expect(c2).to.not.equal(c);
     });
 
     it("test_commit_copiedCommitmentDoesNotBlockItsTrader", async function () {
@@ -615,7 +653,6 @@ describe("BatchAuction", function () {
       await expect(f.auction.connect(f.alice).commit(f.id, c, 2n * USD))
         .to.emit(f.auction, "OrderCommitted")
         .withArgs(f.id, f.alice.address, c, 2n * USD);
-      expect(await f.auction.commitCount(f.id)).to.equal(2n);
       // Each may commit it only once.
       for (const s of [f.stranger, f.alice]) {
         await expect(f.auction.connect(s).commit(f.id, c, USD))
@@ -681,39 +718,54 @@ describe("BatchAuction", function () {
       expect(await tokenBalance(f, f.auction)).to.equal(0n);
     });
 
-    it("test_commit_revertsWhenTheAuctionIsFull", async function () {
+    it("test_reveal_revertsWhenTheBookIsFullAndTheRefusedTraderIsRefundedWithoutPenalty", async function () {
       const f = await loadFixture(commitPhaseFixture);
       const auction = await deployAuction(f, f.token, f.floorFeed, f.ceilingFeed, f.treasury, { maxOrders: 2n });
       await (await f.token.connect(f.alice).approve(await auction.getAddress(), 10n * USD)).wait();
-      for (let i = 0; i < 2; i++) {
+      // Commitments are not capped: three commit.
+      const commitments: string[] = [];
+      for (let i = 0; i < 3; i++) {
         const c = await auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(i));
         await (await auction.connect(f.alice).commit(f.id, c, USD)).wait();
+        commitments.push(c);
       }
-      const c = await auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(2));
-      await expect(auction.connect(f.alice).commit(f.id, c, USD))
+      await toPhase(f, f.id, "reveal");
+      for (let i = 0; i < 2; i++)
+        await (await auction.connect(f.alice).reveal(f.id, buy(1, 1n, FLOOR), salt(i))).wait();
+      expect(await auction.orderCount(f.id)).to.equal(2n);
+      await expect(auction.connect(f.alice).reveal(f.id, buy(1, 1n, FLOOR), salt(2)))
         .to.be.revertedWithCustomError(auction, "BatchAuctionFull")
         .withArgs(f.id, 2);
-      // Only that auction is full.
-      const other = await auction.commitmentOf(f.id + 1n, f.alice.address, buy(1, 1n, FLOOR), salt(2));
-      await toPhase(f, f.id + 1n, "commit");
-      await expect(auction.connect(f.alice).commit(f.id + 1n, other, USD)).to.emit(auction, "OrderCommitted");
+      // The refused commitment could not be revealed: it withdraws in full after gate closure.
+      await toPhase(f, f.id, "clearing");
+      await expect(auction.connect(f.alice).withdraw(f.id, commitments[2]))
+        .to.emit(auction, "CollateralWithdrawn")
+        .withArgs(f.id, f.alice.address, commitments[2], USD, 0n);
     });
 
-    it("test_commit_revertsOnStaleFeed", async function () {
+    it("test_commit_succeedsWhileTheFeedsAreStale", async function () {
+      // Committing reads no feed: a stale feed blocks opening the auction, not committing.
       const f = await loadFixture(commitPhaseFixture);
+      await (await f.floorFeed.updateAnswer(0n)).wait();
       const c = await f.auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
+      await expect(f.auction.connect(f.alice).commit(f.id, c, USD)).to.emit(f.auction, "OrderCommitted");
+      await expect(f.auction.open(f.id)).to.be.revertedWithCustomError(f.auction, "BatchAuctionStaleFeed");
+    });
+
+    it("test_open_revertsOnStaleFeed", async function () {
+      const f = await loadFixture(commitPhaseFixture);
       const t = BigInt(await time.latest()) + 100n;
-      // The floor feed's answer one second older than maxFeedAge at the commit.
+      // The floor feed's answer one second older than maxFeedAge when the auction is opened.
       const stale = t - PARAMS.maxFeedAge - 1n;
       await (await f.floorFeed.updateRoundData(7n, FLOOR_ANSWER, stale, stale)).wait();
       await time.setNextBlockTimestamp(t);
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionStaleFeed")
         .withArgs(await f.floorFeed.getAddress(), FLOOR_ANSWER, stale);
       // The ceiling feed is checked too.
       await (await f.floorFeed.updateAnswer(FLOOR_ANSWER)).wait();
       await (await f.ceilingFeed.updateRoundData(9n, CEILING_ANSWER, stale, stale)).wait();
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionStaleFeed")
         .withArgs(await f.ceilingFeed.getAddress(), CEILING_ANSWER, stale);
       // Exactly maxFeedAge old is still fresh.
@@ -722,44 +774,43 @@ describe("BatchAuction", function () {
         await f.ceilingFeed.updateRoundData(10n, CEILING_ANSWER, t2 - PARAMS.maxFeedAge, t2 - PARAMS.maxFeedAge)
       ).wait();
       await time.setNextBlockTimestamp(t2);
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.emit(f.auction, "BoundsSet")
         .withArgs(f.id, FLOOR, CEILING);
     });
 
-    it("test_commit_revertsOnNonPositiveAnswer", async function () {
+    it("test_open_revertsOnNonPositiveAnswer", async function () {
       const f = await loadFixture(commitPhaseFixture);
-      const c = await f.auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
       await (await f.floorFeed.updateAnswer(0n)).wait();
       const floorAt = await f.floorFeed.latestTimestamp();
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionStaleFeed")
         .withArgs(await f.floorFeed.getAddress(), 0n, floorAt);
       await (await f.floorFeed.updateAnswer(FLOOR_ANSWER)).wait();
       await (await f.ceilingFeed.updateAnswer(-1n)).wait();
       const ceilingAt = await f.ceilingFeed.latestTimestamp();
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionStaleFeed")
         .withArgs(await f.ceilingFeed.getAddress(), -1n, ceilingAt);
     });
 
-    it("test_commit_revertsOnInvertedBounds", async function () {
+    it("test_open_revertsOnInvertedBounds", async function () {
       const f = await loadFixture(commitPhaseFixture);
-      const c = await f.auction.commitmentOf(f.id, f.alice.address, buy(1, 1n, FLOOR), salt(1));
       await (await f.floorFeed.updateAnswer(45_000_000n)).wait(); // 0.45 > 0.40
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.be.revertedWithCustomError(f.auction, "BatchAuctionInvertedBounds")
         .withArgs(450_000n, 400_000n);
       // Equal bounds are an interval of one price.
       await (await f.floorFeed.updateAnswer(CEILING_ANSWER)).wait();
-      await expect(f.auction.connect(f.alice).commit(f.id, c, USD))
+      await expect(f.auction.connect(f.alice).open(f.id))
         .to.emit(f.auction, "BoundsSet")
         .withArgs(f.id, CEILING, CEILING);
     });
-    it("test_commit_staleFeedAfterBoundsDoesNotAffectTheAuction", async function () {
+    it("test_open_staleFeedAfterBoundsDoesNotAffectTheAuction", async function () {
       const f = await loadFixture(commitPhaseFixture);
       const bid = buy(1, 1_000n, 200_000n);
       const ask = sell(1, 1_000n, 100_000n, f.meters[0].address);
+      await (await f.auction.open(f.id)).wait();
       await commitOrder(f, f.bob, f.id, bid, USD, salt(1));
       // Both feeds go bad once the auction has its bounds: a zero floor, a ceiling a week old.
       await (await f.floorFeed.updateAnswer(0n)).wait();
@@ -1134,6 +1185,25 @@ describe("BatchAuction", function () {
       await expect(f.auction.connect(f.alice).reveal(f.id, full, salt(2))).to.emit(f.auction, "OrderRevealed");
     });
 
+    it("test_reveal_revertsAboveTheLargestOrder", async function () {
+      // MAX_ORDER_WH = 2^32 − 1 Wh (an order's quantity packs into 32 bits of its commitment's slot).
+      const f = await loadFixture(commitPhaseFixture);
+      const max = await f.auction.MAX_ORDER_WH();
+      expect(max).to.equal(2n ** 32n - 1n);
+      const over = buy(1, max + 1n, FLOOR);
+      const largest = buy(1, max, FLOOR);
+      const need = orderValue(max + 1n, FLOOR);
+      await (await f.token.mint(f.alice.address, 2n * need)).wait();
+      await (await f.token.connect(f.alice).approve(await f.auction.getAddress(), 2n * need)).wait();
+      await commitOrder(f, f.alice, f.id, over, need, salt(1));
+      const c = await commitOrder(f, f.alice, f.id, largest, need, salt(2));
+      await toPhase(f, f.id, "reveal");
+      await expectRevealReverts(f, f.alice, over, "BatchAuctionQuantityAboveCapacity", [max + 1n, max]);
+      await expect(f.auction.connect(f.alice).reveal(f.id, largest, salt(2)))
+        .to.emit(f.auction, "OrderRevealed")
+        .withArgs(f.id, f.alice.address, c, SIDE.Buy, 1, max, FLOOR, ZeroAddress);
+    });
+
     it("test_reveal_revertsForBuyerNamingAMeter", async function () {
       const f = await loadFixture(commitPhaseFixture);
       const order: Order = { ...buy(1, 1_000n, 100_000n), meter: f.meters[0].address };
@@ -1214,6 +1284,7 @@ describe("BatchAuction", function () {
 
     it("test_clear_withoutRevealsClearsAtTheMidpointOfTheBounds", async function () {
       const f = await loadFixture(commitPhaseFixture);
+      await (await f.auction.open(f.id)).wait();
       await commitOrder(f, f.alice, f.id, buy(1, 1_000n, 200_000n), USD, salt(1));
       await commitOrder(f, f.bob, f.id, sell(2, 1_000n, 60_000n, f.meters[2].address), USD, salt(2));
       await toPhase(f, f.id, "clearing");
@@ -1231,7 +1302,7 @@ describe("BatchAuction", function () {
       const f = await loadFixture(deployAuctionFixture);
       const id = await futureInterval();
       await toPhase(f, id, "clearing");
-      // No commitment ever read the feeds: the bounds are [0, 0] and so is the price.
+      // Nobody opened the auction nor revealed: the bounds are [0, 0] and so is the price.
       const reference = clearBook({ floor: 0n, ceiling: 0n, zones: [], orders: [] });
       await expect(f.auction.clear(id))
         .to.emit(f.auction, "AuctionCleared")

@@ -122,7 +122,9 @@ describe("auction tasks (over JSON-RPC, as an operator runs them)", function () 
       /^Error: price 200050 is not a multiple of the tick 100/,
       "price off tick",
     );
-    expect(await system.auction.commitCount(interval)).to.equal(0n);
+    // Nothing was sent: no collateral moved and the auction was not opened.
+    expect(await system.paymentToken.balanceOf(await system.auction.getAddress())).to.equal(0n);
+    expect(await system.auction.bounds(interval)).to.deep.equal([0n, 0n]);
   });
 
   it("test_commit_buyAndSell_writeOrderFilesAndStatusShowsCommit", async function () {
@@ -204,7 +206,9 @@ describe("auction tasks (over JSON-RPC, as an operator runs them)", function () 
     expect(status.code, status.stderr).to.equal(0);
     const s = JSON.parse(status.stdout);
     expect(s.phase).to.equal("commit");
-    expect(s.commitCount).to.equal(2);
+    // The first commit opened the auction (its bounds are set); orders count from their reveal.
+    expect(s.orderCount).to.equal(0);
+    expect(s.maxOrders).to.be.greaterThan(0);
     expect(s.bounds).to.deep.equal({ floor: "50000", ceiling: "400000" });
     expect(s.schedule.revealStart.unix).to.equal(schedule.revealStart.toString());
   });
@@ -361,13 +365,17 @@ describe("auction ops (in process)", function () {
       [{ side: "sell", meter: f.meters[0].address, quantityWh: 100_000n }, /exceeds the meter's 1250 Wh/],
       [{ side: "buy", zone: 9 }, /zone 9 is not configured/],
       [{ side: "buy", collateral: 5n }, /collateral 5 is below the 1000000/],
+      [{ side: "buy", quantityWh: 2n ** 32n }, /quantity 4294967296 Wh is above the largest order, 4294967295 Wh/],
+      // Checked against the bounds the auction would get, before opening it.
+      [{ side: "buy", limitPrice: 500_000n }, /outside the auction's bounds \[50000, 400000\]/],
     ];
     for (const [extra, pattern] of cases) {
       const e = await rejection(commitOrder(sys, f.alice, { ...base, ...extra } as never));
       expect(e, String(pattern)).to.be.instanceOf(InputError);
       expect(e.message).to.match(pattern);
     }
-    expect(await f.system.auction.commitCount(f.interval)).to.equal(0n);
+    expect(await f.system.paymentToken.balanceOf(await f.system.auction.getAddress())).to.equal(0n);
+    expect(await f.system.auction.bounds(f.interval)).to.deep.equal([0n, 0n]);
   });
 
   it("test_commitRevealClear_opsRoundTripAndBookMatchesReference", async function () {
@@ -386,6 +394,9 @@ describe("auction ops (in process)", function () {
     });
     expect(s.file).to.equal(sellFile);
     expect(s.collateral).to.equal(1_000_000n);
+    // The first commitment opened the auction (fixed its bounds) first; the second finds it open.
+    expect(s.openTx).to.match(/^0x[0-9a-f]{64}$/);
+    expect(await f.system.auction.bounds(f.interval)).to.deep.equal([50_000n, 400_000n]);
     const b = await commitOrder(bobSys, f.bob, {
       intervalId: f.interval,
       side: "buy",
@@ -397,6 +408,7 @@ describe("auction ops (in process)", function () {
     });
     expect(b.file).to.match(new RegExp(`^orders/hardhat/${f.interval}-0x`));
     expect(b.collateral).to.equal(1_000_007n);
+    expect(b.openTx).to.equal(null);
     const saved = JSON.parse(readFileSync(b.file, "utf8"));
     rmSync(b.file);
     writeFileSync(sellFile + ".buy.json", JSON.stringify(saved));
