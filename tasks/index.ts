@@ -326,4 +326,48 @@ export const microgridTasks = [
     .addFlag({ name: "json", description: "Print JSON" })
     .setAction(() => import("./deal.js").then((m) => ({ default: m.status })))
     .build(),
+
+  emptyTask(
+    "audit",
+    "Auditor's view: trace one reading from meter to money; reconcile relayer stores with the chain",
+  ).build(),
+  task(
+    ["audit", "trace"],
+    "Trace one reading (or a transaction, or a certificate) through every ledger entry it caused",
+  )
+    .addOption({ name: "meter", defaultValue: "", description: "Meter address (with --interval)" })
+    .addOption({ name: "interval", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Interval id" })
+    .addOption({ name: "tx", defaultValue: "", description: "A transaction hash: trace what it touched" })
+    .addOption({ name: "rec", defaultValue: "", description: "A certificate (REC) token id: trace it back" })
+    .addOption({
+      name: "relayer",
+      defaultValue: "",
+      description: "Relayer API base URL for the signed reading (default: $RELAYER_URL; chain-only without it)",
+    })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./auditTrace.js"))
+    .build(),
+  task(["audit", "reconcile"], "Compare relayer stores with the chain over a range of intervals; exit 1 on mismatch")
+    .addOption({ name: "from", type: ArgumentType.BIGINT, defaultValue: -1n, description: "First interval id" })
+    .addOption({ name: "to", type: ArgumentType.BIGINT, defaultValue: -1n, description: "Last interval id" })
+    .addOption({
+      name: "store",
+      defaultValue: "",
+      description: "Relayer stores, comma-separated: SQLite file paths or postgres:// URLs (default: $RELAYER_STORES)",
+    })
+    .addOption({
+      name: "toleranceWh",
+      type: ArgumentType.BIGINT,
+      defaultValue: 0n,
+      description: "Energy differences up to this many Wh are not mismatches",
+    })
+    .addOption({
+      name: "toleranceUnits",
+      type: ArgumentType.BIGINT,
+      defaultValue: 0n,
+      description: "Payment differences up to this many token base units are not mismatches",
+    })
+    .addFlag({ name: "json", description: "Print JSON" })
+    .setAction(() => import("./auditReconcile.js"))
+    .build(),
 ];

@@ -263,6 +263,67 @@ describe("relayer service (simulator → MQTT → two relayers → roots on chai
     }
   });
 
+  it("test_readingsApi_returnsTheStoredSignedReadingWithItsBaselineAndConflicts", async function () {
+    const r = relayers[2];
+    const m = meters[3];
+    const id = fromInterval + BigInt(intervals); // ended, and never sealed by relayer 3
+    const sign = (intervalId: bigint, importWhTotal: bigint, exportWhTotal: bigint) =>
+      signer.sign(m.privateKey, {
+        meter: m.meter as Hex,
+        intervalId,
+        importWhTotal,
+        exportWhTotal,
+        timestamp: (intervalId + 1n) * 900n,
+      });
+    const baseline = sign(id - 1n, 2_000n, 2_000n);
+    const reading = sign(id, 2_001n, 2_003n);
+    const other = sign(id, 2_001n, 2_004n);
+    const post = async (x: SignedReading) => {
+      const res = await fetch(`${r.httpUrl}/readings`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(toPayload(x)),
+      });
+      return (await res.json()) as { status: string; reason?: string };
+    };
+    expect((await post(baseline)).status).to.equal("accepted");
+    expect((await post(reading)).status).to.equal("accepted");
+    expect((await post(other)).reason).to.equal("conflict");
+    const [{ receivedAt }] = await r.store.conflicts(id).then((cs) => cs.filter((c) => c.reading.meter === m.meter));
+    // Exactly as stored, whatever the case of the address in the path.
+    for (const meter of [m.meter, m.meter.toLowerCase()]) {
+      const res = await fetch(`${r.httpUrl}/readings/${id}/${meter}`);
+      expect(res.status).to.equal(200);
+      expect(await res.json()).to.deep.equal({
+        meter: m.meter,
+        intervalId: id.toString(),
+        reading: toPayload(reading),
+        baseline: toPayload(baseline),
+        conflicts: [{ reading: toPayload(other), source: "http", receivedAt }],
+      });
+    }
+    expect(await r.store.getReading(m.meter as Hex, id)).to.deep.equal(reading);
+    // The first reading has no baseline; a meter or interval without a reading is 404; bad parameters 400.
+    expect((await getJson(`${r.httpUrl}/readings/${id - 1n}/${m.meter}`)).baseline).to.equal(null);
+    const cases: [string, number, RegExp][] = [
+      [
+        `/readings/${id + 5n}/${m.meter}`,
+        404,
+        new RegExp(`^meter ${m.meter} has no stored reading in interval ${id + 5n}$`),
+      ],
+      [`/readings/${id}/${meters[4].meter}`, 404, /has no stored reading/],
+      [`/readings/abc/${m.meter}`, 400, /^interval id "abc" is not a number$/],
+      [`/readings/-1/${m.meter}`, 400, /is not a number/],
+      [`/readings/${id}/0x1234`, 400, /^"0x1234" is not an address$/],
+    ];
+    for (const [path, code, detail] of cases) {
+      const res = await fetch(`${r.httpUrl}${path}`);
+      const body = (await res.json()) as { error: string; detail: string };
+      expect([res.status, body.error], path).to.deep.equal([code, code === 404 ? "not_found" : "bad_request"]);
+      expect(body.detail, path).to.match(detail);
+    }
+  });
+
   it("test_property_randomAndMutatedPayloadsOnBothPathsNeverBreakIngest", async function () {
     const r = relayers[2];
     const m = meters[1];

@@ -5,6 +5,7 @@ import { parsePayload } from "../ingest/parseReading.js";
 import type { ReadingStore } from "../store/store.js";
 import type { Hex, IngestOutcome, IntervalBatch } from "../types.js";
 import { buildFastTree, type FastTree } from "../batch/fastTree.js";
+import { checksumLowerHex } from "../ingest/digest.js";
 
 /** What the API reads from the chain about an interval. */
 export interface ChainIntervalView {
@@ -39,7 +40,7 @@ function parseId(raw: string): bigint | undefined {
   return /^\d{1,19}$/.test(raw) ? BigInt(raw) : undefined;
 }
 
-/** The relayer's HTTP API: reading ingest, interval status, proofs, health and Prometheus metrics. */
+/** The relayer's HTTP API: reading ingest, stored readings, interval status, proofs, health and Prometheus metrics. */
 export function createApi(o: ApiOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: o.bodyLimitBytes, logger: false });
   const trees = new Map<bigint, FastTree>();
@@ -153,6 +154,37 @@ export function createApi(o: ApiOptions): FastifyInstance {
         proof: tree.proof(leaf.meter),
         root: batch.root,
         status: batch.status,
+      }),
+    );
+  });
+
+  // The signed reading of a meter in an interval exactly as stored (fields and signature), for audits: with the
+  // reading its leaf's delta was taken from (the meter's latest stored reading before the interval) and the
+  // conflicting readings of the same (meter, interval) kept for audit.
+  app.get<{ Params: { intervalId: string; meter: string } }>("/readings/:intervalId/:meter", async (req, reply) => {
+    reply.type("application/json");
+    const id = parseId(req.params.intervalId);
+    if (id === undefined)
+      return reply
+        .code(400)
+        .send(json({ error: "bad_request", detail: `interval id "${req.params.intervalId}" is not a number` }));
+    if (!/^0x[0-9a-fA-F]{40}$/.test(req.params.meter))
+      return reply.code(400).send(json({ error: "bad_request", detail: `"${req.params.meter}" is not an address` }));
+    // Readings are stored under the checksummed address they were signed for.
+    const meter = checksumLowerHex(req.params.meter.slice(2).toLowerCase());
+    const reading = await o.store.getReading(meter, id);
+    if (reading === undefined)
+      return reply
+        .code(404)
+        .send(json({ error: "not_found", detail: `meter ${meter} has no stored reading in interval ${id}` }));
+    const [baseline, conflicts] = await Promise.all([o.store.readingBefore(meter, id), o.store.conflicts(id)]);
+    return reply.send(
+      json({
+        meter,
+        intervalId: id,
+        reading,
+        baseline: baseline ?? null,
+        conflicts: conflicts.filter((c) => c.reading.meter === meter),
       }),
     );
   });
