@@ -3,11 +3,10 @@
  * `bench/relayer.json`. Targets: >= 20,000 readings/s verified and persisted end to end (MQTT in, stored);
  * a 1,000,000-leaf tree in <= 5 s and <= 1 GiB; the root voted <= 10 s after the grace period for 100,000 meters.
  */
-import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { network } from "hardhat";
 import { JsonRpcProvider, NonceManager, Wallet } from "ethers";
 import { pino } from "pino";
@@ -15,102 +14,17 @@ import { deploySystem } from "../../src/deploy.js";
 import { benchVerify } from "../../oracle/src/ingest/benchVerify.js";
 import { benchTree } from "../../oracle/src/batch/benchTree.js";
 import { SqliteStore } from "../../oracle/src/store/sqlite.js";
-import { VerifierPool } from "../../oracle/src/ingest/verifierPool.js";
-import { Ingestor } from "../../oracle/src/ingest/ingestor.js";
-import { MqttIngest } from "../../oracle/src/ingest/mqtt.js";
-import { startEmbeddedBroker } from "../../oracle/src/ingest/broker.js";
 import { Mutex } from "../../oracle/src/lock.js";
 import { createMetrics } from "../../oracle/src/metrics.js";
 import { Batcher } from "../../oracle/src/batch/batcher.js";
 import { createChainClients } from "../../oracle/src/chain/clients.js";
 import { RootPoster } from "../../oracle/src/chain/postRoot.js";
-import type { Hex, MirroredMeter, SignedReading } from "../../oracle/src/types.js";
+import type { Hex, SignedReading } from "../../oracle/src/types.js";
+import { benchIngest } from "./relayerIngest.js";
 
 const log = pino({ level: process.env.BENCH_LOG ?? "silent" });
 const dir = mkdtempSync(join(tmpdir(), "bench-relayer-"));
 const INTERVAL = 900n;
-const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
-
-/**
- * A private Mosquitto (Debian's binary) on a free port, in-flight window unbounded so that acknowledgements after
- * storage do not throttle delivery (Mosquitto's default is 20 messages in flight per client).
- */
-async function startMosquitto(): Promise<{ url: string; close(): Promise<void> }> {
-  const port = 20_000 + Math.floor(Math.random() * 20_000);
-  const conf = join(dir, "mosquitto.conf");
-  writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\nmax_inflight_messages 0\nmax_queued_messages 0\npersistence false\n`);
-  const proc = spawn("mosquitto", ["-c", conf], { stdio: "ignore" });
-  await new Promise((r) => setTimeout(r, 500));
-  return {
-    url: `mqtt://127.0.0.1:${port}`,
-    close: async () => {
-      proc.kill("SIGTERM");
-    },
-  };
-}
-
-/** MQTT in → verified → stored, with the publisher in another process so it does not share this thread. */
-async function benchIngest(meters: number, intervals: number, brokerKind: "embedded" | "mosquitto") {
-  const broker = brokerKind === "mosquitto" ? await startMosquitto() : await startEmbeddedBroker(0);
-  const chainId = 31337n;
-  const registry: Hex = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
-  const now = BigInt(Math.floor(Date.now() / 1000));
-  const firstInterval = now / INTERVAL - BigInt(intervals) - 1n;
-  const addressesFile = join(dir, "addresses.json");
-  const child = spawn(
-    process.execPath,
-    ["--import", "tsx", "scripts/bench/relayerPublisher.ts", broker.url, String(meters), String(intervals), addressesFile, String(chainId), registry, String(firstInterval)],
-    { stdio: ["pipe", "pipe", "inherit"] },
-  );
-  const lines = createInterface({ input: child.stdout! });
-  const nextLine = () => new Promise<string>((resolve) => lines.once("line", resolve));
-  if ((await nextLine()) !== "ready") throw new Error("publisher did not start");
-  const addresses = JSON.parse(readFileSync(addressesFile, "utf8")) as Hex[];
-  const mirror = new Map<string, MirroredMeter>(
-    addresses.map((a, i) => [a.toLowerCase(), { meter: a, owner: a, zone: 1, index: i, technology: 0, ratedCapacityW: 1_000_000n, revokedAt: 0n }]),
-  );
-  const store = new SqliteStore(join(dir, `ingest-${brokerKind}.sqlite`));
-  await store.open();
-  const verifier = new VerifierPool({ workers: 2, domain: { chainId, verifyingContract: registry } });
-  await verifier.verify([]);
-  const metrics = createMetrics("bench");
-  const ingestor = new Ingestor({
-    store,
-    verifier,
-    meters: { get: (m) => mirror.get(m.toLowerCase()) },
-    lock: new Mutex(),
-    metrics,
-    log,
-    intervalLength: INTERVAL,
-    clockSkewSeconds: 120n,
-    graceSeconds: 86_400n,
-    batchSize: 1_000,
-    batchDelayMs: 5,
-    maxQueue: 50_000,
-  });
-  const mqtt = new MqttIngest({ url: broker.url, clientId: "bench-relayer", topic: "meters/+/readings", ingestor, log, maxPayloadBytes: 65_536 });
-  await mqtt.start();
-  const total = meters * intervals;
-  const start = performance.now();
-  const publishedLine = nextLine();
-  child.stdin!.write("go\n");
-  let stored = 0;
-  while (stored < total) {
-    await new Promise((r) => setTimeout(r, 20));
-    stored = (await metrics.accepted.get()).values.reduce((s, v) => s + v.value, 0);
-    if (process.env.BENCH_DEBUG) console.log("stored", stored, "queue", ingestor.depth);
-    const rejected = (await metrics.rejected.get()).values.reduce((s, v) => s + v.value, 0);
-    if (rejected > 0) throw new Error(`${rejected} readings rejected during the ingest benchmark`);
-  }
-  const ms = performance.now() - start;
-  const published = Number((await publishedLine).split(" ")[1]);
-  const count = await store.countReadings();
-  await mqtt.stop();
-  await verifier.close();
-  await store.close();
-  await broker.close();
-  return { broker: brokerKind, readings: total, meters, intervals, ms: Math.round(ms), readingsPerSecond: rate(total, ms), publisherMs: published, storedCount: count };
-}
 
 /** Seal + vote for an interval of `meters` meters: tree from the store, vote mined on the in-process chain. */
 async function benchSealAndVote(meters: number) {
@@ -163,10 +77,10 @@ console.log("verification (20,000 signed readings) …");
 const verify = process.env.BENCH_ONLY_INGEST ? ({} as never) : await benchVerify(20_000, { ethersSample: 2_000 });
 const [benchMeters, benchIntervals] = [Number(process.env.BENCH_METERS ?? 10_000), Number(process.env.BENCH_INTERVALS ?? 10)];
 console.log(`MQTT ingest end to end (${benchMeters} meters × ${benchIntervals} intervals), broker in this process (aedes) …`);
-const ingestEmbedded = await benchIngest(benchMeters, benchIntervals, "embedded");
+const ingestEmbedded = await benchIngest({ meters: benchMeters, intervals: benchIntervals, broker: "embedded" });
 const hasMosquitto = spawnSync("mosquitto", ["-h"]).error === undefined;
 console.log(hasMosquitto ? "… and through a separate Mosquitto process …" : "… (no mosquitto binary: skipped)");
-const ingestMosquitto = hasMosquitto ? await benchIngest(benchMeters, benchIntervals, "mosquitto") : undefined;
+const ingestMosquitto = hasMosquitto ? await benchIngest({ meters: benchMeters, intervals: benchIntervals, broker: "mosquitto" }) : undefined;
 const ingest = ingestMosquitto ?? ingestEmbedded;
 console.log("tree builds …");
 const tree = await benchTree();

@@ -134,6 +134,21 @@ export class ReadingDigester {
     out.set(this.finish(), outOffset);
   }
 
+  /**
+   * The digest of a reading packed as the verifier pool packs it (`verifierPool.ts`): the meter's 20 bytes at
+   * `record[offset…+20]`, then intervalId, import, export and timestamp as 8 big-endian bytes each. The bytes are
+   * copied into their ABI words as they are (no bigint round trip), written into `out` at `outOffset`.
+   */
+  digestRecordInto(record: Uint8Array, offset: number, out: Uint8Array, outOffset: number): void {
+    const s = this.struct;
+    s.set(record.subarray(offset, offset + 20), 44);
+    s.set(record.subarray(offset + 20, offset + 28), 88);
+    s.set(record.subarray(offset + 28, offset + 36), 120);
+    s.set(record.subarray(offset + 36, offset + 44), 152);
+    s.set(record.subarray(offset + 44, offset + 52), 184);
+    out.set(this.finish(), outOffset);
+  }
+
   private fillStruct(
     meter: string,
     intervalId: bigint,

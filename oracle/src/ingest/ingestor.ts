@@ -260,14 +260,21 @@ export class Ingestor {
         });
       }
       const done = Date.now();
+      // Counters are incremented once per source for the batch (same totals as one increment per reading).
+      const acceptedBy = { mqtt: 0, http: 0 };
+      const duplicatesBy = { mqtt: 0, http: 0 };
       batch.forEach((p, i) => {
         const o = outcomes[i]!;
-        if (o.status === "accepted") this.o.metrics.accepted.inc({ source: p.source });
-        else if (o.status === "duplicate") this.o.metrics.duplicates.inc({ source: p.source });
+        if (o.status === "accepted") acceptedBy[p.source]++;
+        else if (o.status === "duplicate") duplicatesBy[p.source]++;
         else this.o.metrics.rejected.inc({ source: p.source, reason: o.reason });
         if (o.status !== "rejected") this.o.metrics.ingestLatency.observe((done - p.receivedAt) / 1000);
-        p.resolve(o);
       });
+      for (const source of ["mqtt", "http"] as const) {
+        if (acceptedBy[source] > 0) this.o.metrics.accepted.inc({ source }, acceptedBy[source]);
+        if (duplicatesBy[source] > 0) this.o.metrics.duplicates.inc({ source }, duplicatesBy[source]);
+      }
+      batch.forEach((p, i) => p.resolve(outcomes[i]!));
     });
   }
 

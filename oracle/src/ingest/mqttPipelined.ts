@@ -6,7 +6,7 @@ import type { Logger } from "../log.js";
  * A minimal MQTT 3.1.1 subscriber that keeps many QoS 1 messages in flight. mqtt.js hands over a connection's next
  * message only after the previous one was acknowledged, so acknowledging after storage makes it one message per
  * storage round trip. Here every PUBLISH goes to `onMessage` at once (the relayer batches them for signature
- * checks and one database transaction) and its PUBACK is sent when its promise resolves — in arrival order, as
+ * checks and one database transaction) and its PUBACK is sent when its promise resolves (those finishing together in one write) — in arrival order, as
  * MQTT requires of QoS 1 acknowledgements. Persistent session (clean session off, fixed client id), keep-alive
  * pings, reconnects with exponential backoff, and back-pressure (the socket is paused while `maxInFlight`
  * messages await their ack). mqtt.js stays the reference in tests (`test/relayer/mqtt.test.ts`).
@@ -29,6 +29,26 @@ interface InFlight {
   done: boolean;
 }
 
+/**
+ * The PUBACKs of `acked` messages (QoS 1; QoS 0 ones have no message id) as one buffer of 4-byte packets
+ * (`0x40 0x02 id_hi id_lo`, what `mqtt-packet` generates for a 3.1.1 PUBACK), or undefined if there are none.
+ */
+function pubackPackets(acked: readonly InFlight[]): Buffer | undefined {
+  let count = 0;
+  for (const m of acked) if (m.messageId !== undefined) count++;
+  if (count === 0) return undefined;
+  const out = Buffer.allocUnsafe(count * 4);
+  let o = 0;
+  for (const m of acked) {
+    if (m.messageId === undefined) continue;
+    out[o] = 0x40;
+    out[o + 1] = 0x02;
+    out.writeUInt16BE(m.messageId, o + 2);
+    o += 4;
+  }
+  return out;
+}
+
 export class PipelinedSubscriber {
   private socket: Socket | undefined;
   private stopped = false;
@@ -39,6 +59,8 @@ export class PipelinedSubscriber {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private subscribed!: () => void;
   private isConnected = false;
+  /** The in-flight list whose acknowledgements are scheduled to be written (see `onPublish`). */
+  private ackScheduledFor: InFlight[] | undefined;
   /** Resolves once the first subscription is active. */
   readonly ready: Promise<void> = new Promise((resolve) => (this.subscribed = resolve));
 
@@ -160,20 +182,31 @@ export class PipelinedSubscriber {
       () => {
         entry.done = true;
         if (this.inFlight !== list) return; // the connection this message came on is gone: no ack
-        // Acknowledge in arrival order: every finished message at the head of the queue.
-        while (list.length > 0 && list[0].done) {
-          const head = list.shift()!;
-          if (head.messageId !== undefined && !socket.destroyed) {
-            socket.write(mqttPacket.generate({ cmd: "puback", messageId: head.messageId }));
-          }
+        // A batch of readings finishes together: acknowledge once the promise callbacks of this turn have run,
+        // so that one write carries all of their PUBACKs.
+        if (this.ackScheduledFor !== list) {
+          this.ackScheduledFor = list;
+          process.nextTick(() => {
+            if (this.ackScheduledFor === list) this.ackScheduledFor = undefined;
+            this.flushAcks(socket, list);
+          });
         }
-        if (socket.isPaused() && list.length < (this.o.maxInFlight ?? 5_000) / 2) socket.resume();
       },
       (e: Error) => {
         this.o.log.error({ err: e.message, topic }, "mqtt message not processed; reconnecting without ack");
         socket.destroy();
       },
     );
+  }
+
+  /** Acknowledges, in arrival order, every finished message at the head of the queue (one write). */
+  private flushAcks(socket: Socket, list: InFlight[]): void {
+    if (this.inFlight !== list) return; // the connection these messages came on is gone: no ack
+    let n = 0;
+    while (n < list.length && list[n].done) n++;
+    const pubacks = n === 0 ? undefined : pubackPackets(list.splice(0, n));
+    if (pubacks !== undefined && !socket.destroyed) socket.write(pubacks);
+    if (socket.isPaused() && list.length < (this.o.maxInFlight ?? 5_000) / 2) socket.resume();
   }
 
   private startPings(socket: Socket): void {

@@ -106,9 +106,23 @@ function recoverJs(digest: Uint8Array, signature: Uint8Array, recid: number): Ui
   }
 }
 
+/**
+ * Addresses of recently recovered public keys: a meter signs every interval with the same key, so after its first
+ * reading the two keccaks (address, EIP-55 checksum) become one map lookup. Bounded: cleared when full.
+ */
+const addressCache = new Map<string, Hex>();
+const ADDRESS_CACHE_MAX = 200_000;
+
 /** Address of an uncompressed public key (0x04 ‖ x ‖ y): the last 20 bytes of keccak256(x ‖ y). */
 function addressOf(pubkey: Uint8Array): Hex {
-  return checksumAddressBytes(keccak256(pubkey.subarray(1, 65)), 12);
+  const key = Buffer.from(pubkey.buffer, pubkey.byteOffset + 1, 64).toString("latin1");
+  let address = addressCache.get(key);
+  if (address === undefined) {
+    address = checksumAddressBytes(keccak256(pubkey.subarray(1, 65)), 12);
+    if (addressCache.size >= ADDRESS_CACHE_MAX) addressCache.clear();
+    addressCache.set(key, address);
+  }
+  return address;
 }
 
 /**

@@ -80,16 +80,7 @@ export function verifyPacked(digester: ReadingDigester, packed: Uint8Array): Uin
   const digest = new Uint8Array(32);
   for (let i = 0, o = 0; i < count; i++, o += RECORD_SIZE) {
     if (buf[o] !== 1) continue;
-    digester.digestPackedInto(
-      buf,
-      o + 1,
-      buf.readBigUInt64BE(o + 21),
-      buf.readBigUInt64BE(o + 29),
-      buf.readBigUInt64BE(o + 37),
-      buf.readBigUInt64BE(o + 45),
-      digest,
-      0,
-    );
+    digester.digestRecordInto(buf, o + 1, digest, 0);
     const signer = recoverSigner(digest, buf.subarray(o + 53, o + 118));
     if (signer !== null) out.write(signer.slice(2), i * RESULT_SIZE, RESULT_SIZE, "latin1");
   }
