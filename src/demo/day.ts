@@ -1,8 +1,10 @@
 /**
  * One simulated day of the microgrid on a chain, through the production code: `deploySystem`, the ops modules
- * behind the Hardhat tasks (meters, auction commit/reveal/clear, kWh claims, deals, certificate retirement), the
- * relayer service as a 2-of-3 quorum fed by the meter simulator over MQTT, and the contracts. Only the escrow is
- * called directly (through `send`), as its ops module is being written.
+ * behind the Hardhat tasks (meters, auction commit/reveal/clear, kWh claims, settlement, deals, certificate
+ * retirement), the relayer service as a 2-of-3 quorum fed by the meter simulator over MQTT, and the contracts. The
+ * escrow is called through the `settle` tasks' functions (`src/ops/settlement.ts`): the operator's `deliverAll`
+ * (deliveries, and defaults from the deadline) and `collectAll` (collections, rent, dust), a short seller's own
+ * `deliver`. Only the withdrawals of unfilled orders, which have no ops function, are sent directly.
  *
  * The day is a pipeline over delivery intervals. At step `n` (the chain clock inside interval `n`):
  *   1. `n·L + 1`: the meters publish their signed cumulative readings of interval `n−1` (one of them tampered with
@@ -10,12 +12,13 @@
  *   2. `n·L + grace + 1`: the relayers seal interval `n−1` and vote; meanwhile the auction of `n+1` (gate closed at
  *      `n·L`) is cleared and the unfilled orders withdraw their collateral, and the agents commit their orders for
  *      `n+2`. Once the root of `n−1` is final, its exporting meters' kWh (and certificates) are claimed with one
- *      multi-proof and the operator delivers for every seller holding its whole fill (one batch); then sellers
- *      holding less deliver what they have themselves (only a seller may accept a shortfall), sellers holding
- *      nothing are settled as defaults after the settlement deadline (4 intervals later), buyers collect, the
- *      congestion rent is paid and the dust swept. Every hour the green buyers buy certificates from a seller over
- *      the DealDesk and retire them.
- *   3. `n·L + 2L/3 + 1` (the reveal window of `n+2`): the agents reveal.
+ *      multi-proof and the operator delivers for every seller holding its whole fill (`deliverAll`: one batch);
+ *      alongside, sellers holding less deliver what they have themselves (`deliver`: only a seller may accept a
+ *      shortfall); sellers holding nothing are settled as defaults after the settlement deadline (4 intervals
+ *      later, `deliverAll` again).
+ *   3. `n·L + 2L/3 + 1` (the reveal window of `n+2`): the agents reveal; alongside, once every seller settled, the
+ *      operator collects for the buyers, pays the congestion rent and sweeps the dust (`collectAll`). Every hour
+ *      the green buyers then buy certificates from a seller over the DealDesk and retire them.
  * Time only moves through `evm_increaseTime`-style calls on the chain (`networkHelpers.time`), never wall-clock waits.
  */
 import { existsSync, mkdirSync } from "node:fs";
@@ -29,6 +32,7 @@ import { clearAuction, commitOrder, fundAccount, revealOrder, type ZoneOutcome }
 import { claimKwhBatch } from "../ops/kwh.js";
 import { encodeClaimData, retireCertificates } from "../ops/rec.js";
 import { fillQuote, signQuote } from "../ops/deals.js";
+import { collectAll, deliver, deliverAll, type Delivered, type Skipped } from "../ops/settlement.js";
 import { send } from "../ops/chain.js";
 import { buildIntervalTree } from "../tree.js";
 import { kwhTokenId } from "../intervals.js";
@@ -369,6 +373,13 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
     /** Auctions whose sellers without energy are settled as defaults at the deadline. */
     const awaitingDefault = new Set<bigint>();
     const memberByMeter = new Map(members.map((m, i) => [getAddress(m.meterKey.address), i]));
+    /**
+     * Where the settlement ops search an auction's events from: the block before its first commit (its bounds and
+     * orders come after), rather than the deployment block the `settle` tasks use, so that each call reads the few
+     * blocks of its auction and not the whole day's history.
+     */
+    const fromBlock = deployment.block;
+    const sinceBlock = new Map<bigint, number>();
 
     // -------------------------------------------------------------- step pieces
     const publishReadings = async (id: bigint) => {
@@ -473,6 +484,7 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
     };
 
     const commitAll = async (id: bigint) => {
+      sinceBlock.set(id, await provider.getBlockNumber());
       const intents = members.map((m) => decideOrder(m, profileId(id), Number(L), tariffs));
       await Promise.all(
         intents.map(async (intent, i) => {
@@ -535,8 +547,16 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
     const claimInterval = async (id: bigint) => {
       const rec = recordOf(id);
       const root = await waitFinal(id);
-      const batch = await q.relayers[0].store.getBatch(id);
-      if (batch === undefined) throw new MicrogridError(`interval ${id} is final but relayer 1 has no batch of it`);
+      // The batch of a relayer that sealed the interval: the two whose votes finalised it did, the third (slower
+      // under load) may not have yet.
+      let batch;
+      for (const r of q.relayers) {
+        batch = await r.store.getBatch(id);
+        if (batch !== undefined && batch.root.toLowerCase() === root.toLowerCase()) break;
+        batch = undefined;
+      }
+      if (batch === undefined)
+        throw new MicrogridError(`interval ${id} is final but no relayer has a batch with its root ${root}`);
       const tree = buildIntervalTree(
         id,
         batch.leaves.map((l) => ({ meter: l.meter, importWh: l.importWh, exportWh: l.exportWh })),
@@ -565,107 +585,137 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
       }
     };
 
-    const parseSettlements = (receipt: TransactionReceipt) => {
-      for (const log of receipt.logs) {
-        if (getAddress(log.address) !== getAddress(escrowAddress)) continue;
-        const ev = system.escrow.interface.parseLog(log);
-        if (ev === null) continue;
-        const p = orders.find((x) => x.commitment === ev.args.commitment && x.intervalId === ev.args.intervalId);
-        if (ev.name === "SellerSettled" && p !== undefined) {
-          p.seller = {
-            deliveredWh: ev.args.deliveredWh,
-            payment: ev.args.payment,
-            slashed: ev.args.slashed,
-            bondReturned: ev.args.bondReturned,
-            viaDefault: false,
-          };
-        } else if (ev.name === "BuyerCollected" && p !== undefined) {
-          p.buyer = {
-            receivedWh: ev.args.receivedWh,
-            payment: ev.args.payment,
-            compensation: ev.args.compensation,
-            refunded: ev.args.refunded,
-          };
-        } else if (ev.name === "CongestionRentPaid") recordOf(ev.args.intervalId).rentPaid = ev.args.amount;
-        else if (ev.name === "DustSwept") recordOf(ev.args.intervalId).dust = ev.args.amount;
+    /** The escrow's records of an order of interval `id` (commitments compared case-insensitively). */
+    const orderOf = (id: bigint, trader: string, commitment: string) =>
+      ordersOf(id).find(
+        (x) => getAddress(x.trader) === getAddress(trader) && x.commitment.toLowerCase() === commitment.toLowerCase(),
+      );
+
+    /**
+     * Records the gas of the transactions an ops call sent: a transaction that settled several orders is the batch
+     * form (`deliverBatch`, `collectBatch`, `settleDefaultBatch`), one that settled a single order the single form
+     * (the ops functions send a batch only for two orders or more).
+     */
+    const trackSettled = (batchOp: string, singleOp: string, settled: { txHash: string }[]) => {
+      const count = new Map<string, number>();
+      for (const s of settled) count.set(s.txHash, (count.get(s.txHash) ?? 0) + 1);
+      for (const [hash, n] of count) track(n > 1 ? batchOp : singleOp, hash);
+    };
+
+    const recordSellers = (id: bigint, settled: Delivered[]) => {
+      for (const d of settled) {
+        const p = orderOf(id, d.seller, d.commitment);
+        if (p === undefined)
+          throw new MicrogridError(`interval ${id}: ${d.seller} settled an order the demo did not place`);
+        p.seller = {
+          deliveredWh: d.deliveredWh,
+          payment: d.payment,
+          slashed: d.slashed,
+          bondReturned: d.bondReturned,
+          viaDefault: d.defaulted,
+        };
       }
     };
 
-    const escrowTx = async (op: string, p: () => Promise<{ hash: string; wait(): Promise<unknown> }>) => {
-      const hash = await send(p);
-      track(op, hash);
-      parseSettlements(await receiptOf(system, hash));
-    };
-
-    /** Buyers collect, the rent is paid and the dust swept, once every seller of the auction settled. */
-    const finishAuction = async (id: bigint) => {
-      const buyers = ordersOf(id).filter((p) => p.side === "buy" && p.filledWh > 0n);
-      if (buyers.length > 0)
-        await escrowTx("collectBatch", () =>
-          system.escrow.collectBatch(
-            id,
-            buyers.map((p) => p.trader),
-            buyers.map((p) => p.commitment),
-          ),
-        );
-      await escrowTx("payRent", () => system.escrow.payRent(id));
-      await escrowTx("sweepDust", () => system.escrow.sweepDust(id));
-      for (const p of buyers) boughtSinceRec[p.member] += p.buyer?.receivedWh ?? 0n;
-      recordOf(id).settled = true;
-    };
-
-    /** The sellers of an auction whose orders filled, by how much of the fill they hold in kWh tokens. */
-    const sellersOf = async (id: bigint) => {
-      const sellers = ordersOf(id).filter((p) => p.side === "sell" && p.filledWh > 0n && p.seller === null);
-      const held = await Promise.all(
-        sellers.map((p) => system.kwh.balanceOf(p.trader, kwhTokenId(members[p.member].zone, id))),
-      );
-      return {
-        full: sellers.filter((p, k) => held[k] >= p.filledWh),
-        short: sellers.filter((p, k) => held[k] > 0n && held[k] < p.filledWh),
-        empty: sellers.filter((_, k) => held[k] === 0n),
-      };
-    };
-
-    /** The operator delivers, in one batch, for every seller holding its whole fill (anyone may). */
-    const deliverFull = async (id: bigint) => {
-      const rec = recordOf(id);
-      if (rec.cleared === null || rec.cleared.tradedWh === 0n) return;
-      const { full } = await sellersOf(id);
-      if (full.length > 0)
-        await escrowTx("deliverBatch", () =>
-          system.escrow.deliverBatch(
-            id,
-            full.map((p) => p.trader),
-            full.map((p) => p.commitment),
-          ),
+    /** An `--all` run the chain refused in part is a failure of the demo. */
+    const requireNoFailures = (id: bigint, what: string, failed: Skipped[]) => {
+      if (failed.length > 0)
+        throw new MicrogridError(
+          `interval ${id}: ${what} failed for ${failed.length} order(s): ` +
+            failed.map((f) => `${f.trader} ${f.commitment}: ${f.reason}`).join("; "),
         );
     };
 
     /**
-     * Sellers holding less than their fill deliver what they have themselves (only a seller may accept its
-     * shortfall before the deadline); sellers holding nothing wait for the deadline's default. Then, if every
-     * seller settled, the buyers collect.
+     * Buyers collect, the rent is paid and the dust swept (`collectAll`, as `settle collect --all` runs it), once
+     * every seller of the auction settled.
      */
-    const deliverShortAndFinish = async (id: bigint) => {
-      const rec = recordOf(id);
-      if (rec.cleared === null || rec.cleared.tradedWh === 0n) {
-        rec.settled = true;
-        return;
+    const finishAuction = async (id: bigint) => {
+      const r = await collectAll(system, keeper, id, sinceBlock.get(id) ?? fromBlock);
+      requireNoFailures(id, "collectAll", r.failed);
+      trackSettled("collectBatch", "collect", r.collections);
+      for (const c of r.collections) {
+        const p = orderOf(id, c.buyer, c.commitment);
+        if (p === undefined)
+          throw new MicrogridError(`interval ${id}: ${c.buyer} collected an order the demo did not place`);
+        p.buyer = { receivedWh: c.receivedWh, payment: c.payment, compensation: c.compensation, refunded: c.refunded };
+        boughtSinceRec[p.member] += c.receivedWh;
       }
-      const { short, empty } = await sellersOf(id);
+      const rec = recordOf(id);
+      if (r.rent.paidNow) track("payRent", r.rent.txHash);
+      rec.rentPaid = r.rent.amount;
+      if (r.dust === null) throw new MicrogridError(`interval ${id}: the dust was not swept`);
+      if (r.dust.sweptNow) track("sweepDust", r.dust.txHash);
+      rec.dust = r.dust.amount;
+      rec.settled = true;
+    };
+
+    /**
+     * The operator settles every seller it can (`deliverAll`, as `settle deliver --all` runs it): before the deadline
+     * it delivers, in one batch, for every seller holding its whole fill (anyone may); from the deadline it settles
+     * every seller still open as a default. Returns the sellers it left alone (short of their fill).
+     */
+    const operatorDelivers = async (id: bigint) => {
+      const r = await deliverAll(system, keeper, id, sinceBlock.get(id) ?? fromBlock);
+      requireNoFailures(id, "deliverAll", r.failed);
+      if (r.afterDeadline) trackSettled("settleDefaultBatch", "settleDefault", r.settlements);
+      else trackSettled("deliverBatch", "deliver (operator)", r.settlements);
+      recordSellers(id, r.settlements);
+      return r.skipped;
+    };
+
+    /** The operator delivers for every seller holding its whole fill. */
+    const deliverFull = async (id: bigint) => {
+      const rec = recordOf(id);
+      if (rec.cleared === null || rec.cleared.tradedWh === 0n) return;
+      await operatorDelivers(id);
+    };
+
+    /** The sellers of an auction holding part of their fill, once its kWh are claimed. */
+    const shortSellersOf = async (id: bigint) => {
+      const rec = recordOf(id);
+      if (rec.cleared === null || rec.cleared.tradedWh === 0n) return [];
+      const open = ordersOf(id).filter((p) => p.side === "sell" && p.filledWh > 0n && p.seller === null);
+      const held = await Promise.all(
+        open.map((p) => system.kwh.balanceOf(p.trader, kwhTokenId(members[p.member].zone, id))),
+      );
+      return open.filter((p, k) => held[k] > 0n && held[k] < p.filledWh);
+    };
+
+    /**
+     * Sellers holding less than their fill deliver what they have themselves (`deliver`, as `settle deliver` runs
+     * it for a seller: only a seller may accept its shortfall before the deadline), side by side with the
+     * operator's `deliverAll`, which leaves them alone.
+     */
+    const deliverShort = async (id: bigint, short: OrderRecord[]) => {
       await Promise.all(
-        short.map((p) =>
-          escrowTx("deliver (short, by the seller)", () =>
-            system.escrow.connect(owners[p.member]).deliver(id, p.trader, p.commitment),
-          ),
-        ),
+        short.map(async (p) => {
+          const r = await deliver(system, owners[p.member], id, {
+            commitment: p.commitment,
+            fromBlock: sinceBlock.get(id) ?? fromBlock,
+          });
+          for (const d of r.settlements) track("deliver (short, by the seller)", d.txHash);
+          recordSellers(id, r.settlements);
+        }),
       );
       for (const p of short)
         note(
           `${members[p.member].name} delivered ${p.seller?.deliveredWh} of the ${p.filledWh} Wh sold for ${label(id)}: ` +
             `bond slashed ${fmtUsd(p.seller?.slashed ?? 0n)}, buyers compensated`,
         );
+    };
+
+    /**
+     * Once every seller delivered, buyers collect (with the rent and the dust); sellers holding nothing wait for
+     * the deadline's default (settled by {@link settleDefaults}).
+     */
+    const finishOrAwaitDefaults = async (id: bigint) => {
+      const rec = recordOf(id);
+      if (rec.cleared === null || rec.cleared.tradedWh === 0n) {
+        rec.settled = true;
+        return;
+      }
+      const empty = ordersOf(id).filter((p) => p.side === "sell" && p.filledWh > 0n && p.seller === null);
       if (empty.length > 0) {
         for (const p of empty)
           note(
@@ -682,15 +732,8 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
       for (const id of [...awaitingDefault]) {
         const s = await system.auction.schedule(id);
         if (clock < s.settlementDeadline) continue;
-        const pending = ordersOf(id).filter((p) => p.side === "sell" && p.filledWh > 0n && p.seller === null);
-        await escrowTx("settleDefaultBatch", () =>
-          system.escrow.settleDefaultBatch(
-            id,
-            pending.map((p) => p.trader),
-            pending.map((p) => p.commitment),
-          ),
-        );
-        for (const p of pending) if (p.seller !== null) p.seller.viaDefault = true;
+        const skipped = await operatorDelivers(id);
+        if (skipped.length > 0) throw new MicrogridError(`interval ${id}: sellers left open after the deadline`);
         await finishAuction(id);
         awaitingDefault.delete(id);
       }
@@ -778,31 +821,46 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
         await timed("readings", () => publishReadings(ended));
         await timed("time", () => moveTo(S + GRACE_SECONDS + 1n)); // the relayers seal `ended` and vote
       }
-      // The operator's work (clearing, claims, settlement) and the prosumers' (commits, withdrawals) run side by
-      // side: they send from different accounts, and each account's transactions stay in order.
+      // The operator's work (clearing, claims, settlement) and the prosumers' (commits, withdrawals, short
+      // deliveries) run side by side: they send from different accounts, and each account's transactions stay in
+      // order.
+      const settles = publishes && ended >= d0;
       const clearing = n + 1n >= d0 && n + 1n < dEnd ? timed("clear", () => clear(n + 1n)) : Promise.resolve();
+      // Once the interval's kWh are claimed, the sellers short of their fill (read before anyone delivers).
+      let claimed: (short: OrderRecord[]) => void = () => {};
+      const claim = new Promise<OrderRecord[]>((resolve) => (claimed = resolve));
       const prosumers = (async () => {
         if (n + 2n >= d0 && n + 2n < dEnd) await timed("commit", () => commitAll(n + 2n));
         await clearing;
         if (n + 1n >= d0 && n + 1n < dEnd) await timed("withdraw", () => withdrawUnfilled(n + 1n));
+        // Sellers short of their fill deliver themselves once their kWh are claimed (after their own commits).
+        const short = await claim;
+        if (short.length > 0) await timed("settle", () => deliverShort(ended, short));
       })();
       const operator = (async () => {
-        await clearing;
-        if (publishes && ended >= d0) {
-          await timed("root+claim", () => claimInterval(ended));
-          await timed("settle", () => deliverFull(ended));
+        try {
+          await clearing;
+          if (settles) await timed("root+claim", () => claimInterval(ended));
+          claimed(settles ? await shortSellersOf(ended) : []);
+        } catch (e) {
+          claimed([]);
+          throw e;
         }
+        if (settles) await timed("settle", () => deliverFull(ended));
         await timed("settle", settleDefaults);
       })();
       await Promise.all([prosumers, operator]);
-      // Then the sellers' own short deliveries (after their commits: one transaction at a time per account).
-      if (publishes && ended >= d0) await timed("settle", () => deliverShortAndFinish(ended));
-      if (ended >= d0 && ended < dEnd && (ended - d0 + 1n) % 4n === 0n)
-        await timed("certificates", () => retireCertificatesForGreenBuyers(ended));
+      // The buyers' collections, the rent and the dust (the operator's) go side by side with the reveals (the
+      // prosumers'); the certificates wait for the collections (the green buyers buy for what they received).
+      const finishing = settles ? timed("settle", () => finishOrAwaitDefaults(ended)) : Promise.resolve();
+      finishing.catch(() => {}); // awaited below
       if (n + 2n >= d0 && n + 2n < dEnd) {
         await timed("time", () => moveTo(S + (2n * L) / 3n + 1n));
         await timed("reveal", () => revealAll(n + 2n));
       }
+      await finishing;
+      if (ended >= d0 && ended < dEnd && (ended - d0 + 1n) % 4n === 0n)
+        await timed("certificates", () => retireCertificatesForGreenBuyers(ended));
       step++;
       stepSeconds.push((performance.now() - stepStarted) / 1000);
       o.onStep?.({

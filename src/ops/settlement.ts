@@ -147,6 +147,42 @@ function receivedBy(collections: Positioned[], transfers: TransferOut[]): Map<st
  * auction's and the escrow's events since `fromBlock`; refuses an auction that did not clear.
  */
 async function loadContext(system: System, intervalId: bigint, fromBlock: number): Promise<Context> {
+  const e = system.escrow;
+  const provider = providerOf(system);
+  // The escrow's side is read while the auction's book is rebuilt (the two are independent): each call of an
+  // operator's run waits for one round of reads less.
+  const reads = (async () => {
+    const escrow = await e.getAddress();
+    const toBlock = await call(() => provider.getBlockNumber());
+    const [s, block, [root], paused, sellerLogs, buyerLogs, rentLogs, dustLogs] = await call(() =>
+      Promise.all([
+        system.auction.schedule(intervalId),
+        provider.getBlock("latest"),
+        system.oracle.finalRoot(intervalId),
+        e.paused(),
+        queryLogs(e, e.filters.SellerSettled(intervalId), fromBlock, toBlock),
+        queryLogs(e, e.filters.BuyerCollected(intervalId), fromBlock, toBlock),
+        queryLogs(e, e.filters.CongestionRentPaid(intervalId), fromBlock, toBlock),
+        queryLogs(e, e.filters.DustSwept(intervalId), fromBlock, toBlock),
+      ]),
+    );
+    // A collection's kWh leave the escrow in its own transaction: the transfers out of the escrow are read over the
+    // blocks of this interval's collections only (none before anyone collected), not over every interval's.
+    const blocks = buyerLogs.map((ev) => ev.blockNumber);
+    const [first, last] = [Math.min(...blocks), Math.max(...blocks)];
+    const [singles, batches] = await call(() =>
+      Promise.all([
+        blocks.length === 0
+          ? Promise.resolve([])
+          : queryLogs(system.kwh, system.kwh.filters.TransferSingle(undefined, escrow), first, last),
+        blocks.length === 0
+          ? Promise.resolve([])
+          : queryLogs(system.kwh, system.kwh.filters.TransferBatch(undefined, escrow), first, last),
+      ]),
+    );
+    return { escrow, s, block, root, paused, sellerLogs, buyerLogs, rentLogs, dustLogs, singles, batches };
+  })();
+  reads.catch(() => {}); // awaited below, once the book says the auction cleared
   const book = await auctionBook(system, intervalId, fromBlock);
   if (book.onChain === null) {
     // PHASES stops at "cleared": a void auction (nobody cleared it before delivery) has no name there.
@@ -159,24 +195,7 @@ async function loadContext(system: System, intervalId: bigint, fromBlock: number
           : "";
     throw new InputError(`the auction of interval ${intervalId} is ${phase}, not cleared: nothing to settle${hint}`);
   }
-  const e = system.escrow;
-  const escrow = await e.getAddress();
-  const provider = providerOf(system);
-  const toBlock = await call(() => provider.getBlockNumber());
-  const [s, block, [root], paused, sellerLogs, buyerLogs, rentLogs, dustLogs, singles, batches] = await call(() =>
-    Promise.all([
-      system.auction.schedule(intervalId),
-      provider.getBlock("latest"),
-      system.oracle.finalRoot(intervalId),
-      e.paused(),
-      queryLogs(e, e.filters.SellerSettled(intervalId), fromBlock, toBlock),
-      queryLogs(e, e.filters.BuyerCollected(intervalId), fromBlock, toBlock),
-      queryLogs(e, e.filters.CongestionRentPaid(intervalId), fromBlock, toBlock),
-      queryLogs(e, e.filters.DustSwept(intervalId), fromBlock, toBlock),
-      queryLogs(system.kwh, system.kwh.filters.TransferSingle(undefined, escrow), fromBlock, toBlock),
-      queryLogs(system.kwh, system.kwh.filters.TransferBatch(undefined, escrow), fromBlock, toBlock),
-    ]),
-  );
+  const { escrow, s, block, root, paused, sellerLogs, buyerLogs, rentLogs, dustLogs, singles, batches } = await reads;
   const deadline = s.settlementDeadline;
   // deliver reverts from the deadline on and settleDefault before it: the block's time tells which one settled an
   // order that handed nothing over (a delivery of tokens is never a default).
@@ -667,6 +686,13 @@ export async function deliverAll(
     const sender = await signer.getAddress();
     const holdings = new Holdings(system, intervalId);
     const approved = new Map<string, boolean>();
+    // The sellers' holdings, then the approvals of those holding enough, read side by side rather than one order
+    // at a time (the loop below finds them read).
+    const enough = await Promise.all(open.map(async (o) => (await holdings.held(o.trader, o.zone)) >= o.filledWh));
+    const traders = [...new Set(open.filter((_, i) => enough[i]).map((o) => o.trader))];
+    await call(() =>
+      Promise.all(traders.map(async (t) => approved.set(t, await system.kwh.isApprovedForAll(t, ctx.escrow)))),
+    );
     ready = [];
     const by = at(ctx.deadline).iso;
     for (const o of open) {

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { attachSystem, type System } from "../../src/deploy.js";
 import { FUNDING } from "../../src/demo/day.js";
+import { settlementStatus } from "../../src/ops/settlement.js";
 import { connection, shortRun, type ShortRun } from "./helpers.js";
 
 /** A shortened `npm run demo`, its report checked against the chain's state and events. */
@@ -115,6 +116,24 @@ describe("demo: a shortened day against the chain", function () {
     const short = settled.filter((e) => e.args.deliveredWh < e.args.filledWh);
     expect(short).to.have.length(report.defaults.length);
     for (const r of run.report.relayers) expect(r.rejected).to.deep.equal({ bad_signature: 1 });
+  });
+
+  it("test_demo_settlementStatusOfEveryAuction_matchesTheEscrowsBooksAndTheReport", async function () {
+    // The demo settles through the `settle` tasks' functions; their status (`settle status`) finds every auction
+    // settled in full, its events matching the escrow's books, with the report's figures.
+    const traded = run.report.intervals.filter((x) => x.tradedWh > 0);
+    expect(traded).to.not.have.length(0);
+    for (const x of traded) {
+      const s = await settlementStatus(system, x.intervalId, fromBlock);
+      expect(s.matchesChain, `${x.time}: ${s.differences.join("; ")}`).to.equal(true);
+      expect([s.sellers.pendingWh, s.buyers.pendingWh, s.residual.onChain], x.time).to.deep.equal([0n, 0n, 0n]);
+      expect([s.rent.paid, s.dust.swept], x.time).to.deep.equal([true, true]);
+      expect(
+        [s.tradedWh, s.sellers.deliveredWh, s.sellers.shortfallWh, s.rent.amount, s.sellers.slashed].map(Number),
+        x.time,
+      ).to.deep.equal([x.tradedWh, x.deliveredWh, x.shortfallWh, x.congestionRent, x.slashed]);
+      expect(Number(s.buyers.compensation), x.time).to.equal(x.compensation);
+    }
   });
 
   it("test_demo_pricesAndCongestionMatchTheAuctionsOutcomes", async function () {

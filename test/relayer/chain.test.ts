@@ -549,6 +549,66 @@ describe("relayer chain modules (viem over JSON-RPC)", function () {
       expect(await votesOfR1(batch.intervalId)).to.equal(1);
     });
 
+    it("test_post_lateVoteMinedAfterTheRootWentFinal_logsTheDecodedError", async function () {
+      const batch = batchOf(await endedInterval());
+      // The other two relayers' identical votes finalise the root while our reads still show it open (a race
+      // between our read and our send), modelled by a client that reports the interval pending and our vote
+      // missing until the vote is broadcast.
+      let stale = true;
+      const staleClient = new Proxy(r1.publicClient, {
+        get(target, prop, receiver) {
+          if (prop === "readContract") {
+            return async (args: { functionName: string }) => {
+              const real = await target.readContract(args as never);
+              if (!stale) return real;
+              if (args.functionName === "hasVoted") return false;
+              if (args.functionName === "getInterval") return { ...(real as object), status: 1 };
+              return real;
+            };
+          }
+          return Reflect.get(target, prop, receiver);
+        },
+      });
+      await voteWith(KEYS.r2, batch);
+      await voteWith(KEYS.r3, batch);
+      const lines: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+      const record = (level: string) => (obj: object, msg?: string) =>
+        void lines.push({ level, obj: obj as Record<string, unknown>, msg: msg ?? "" });
+      const logger = { debug: record("debug"), info: record("info"), warn: record("warn"), error: record("error") };
+      const nonce = await nonceOf(r1.account.address);
+      const sent: Hex[] = [];
+      const onSent = (_id: bigint, hash: Hex) => {
+        sent.push(hash);
+        stale = false;
+      };
+      const result = await poster(
+        { gasLimit: 300_000n, simulate: false, logger, onSent },
+        { ...r1, publicClient: staleClient },
+      ).post(batch);
+
+      expect(sent).to.have.length(1);
+      const receipt = await r1.publicClient.getTransactionReceipt({ hash: sent[0] });
+      expect(receipt.status, "the late vote was mined and reverted").to.equal("reverted");
+      expect(await nonceOf(r1.account.address)).to.equal(nonce + 1);
+      expect(await votesOfR1(batch.intervalId)).to.equal(0);
+      // The log line names the decoded custom error with its arguments, and why it is harmless.
+      const reverted = lines.filter((l) => l.msg.startsWith("vote reverted"));
+      expect(reverted, JSON.stringify(lines.map((l) => l.msg))).to.have.length(1);
+      const [line] = reverted;
+      expect(line.level).to.equal("warn");
+      expect(line.msg).to.not.contain("undefined");
+      expect(line.msg).to.contain(
+        `vote reverted: ReadingOracleIntervalFinal(intervalId=${batch.intervalId}, finalRoot=${batch.root})`,
+      );
+      expect(line.msg).to.contain("already final with our root");
+      expect(line.obj).to.include({ intervalId: batch.intervalId, txHash: sent[0], status: "final" });
+      expect(line.obj.error).to.equal("ReadingOracleIntervalFinal");
+      // The result: final (with our values), the reverted vote's hash and the same reason.
+      expect(result.status).to.equal("final");
+      expect(result.txHash).to.equal(sent[0]);
+      expect(result.detail).to.equal(line.msg.slice("vote reverted: ".length));
+    });
+
     it("test_post_finalWithADifferentRoot_isAConflict_andNothingIsSent", async function () {
       const intervalId = await endedInterval();
       const theirs = batchOf(intervalId);

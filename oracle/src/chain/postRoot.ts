@@ -464,8 +464,19 @@ export class RootPoster {
     switch (revert?.errorName) {
       case "ReadingOracleAlreadyVoted":
         return { status: "voted", txHash, detail: `the contract rejected a second vote: ${revert.message}` };
-      case "ReadingOracleIntervalFinal":
-        return (await this.#fromState(batch)) ?? { status: "final", txHash, detail: revert.message };
+      case "ReadingOracleIntervalFinal": {
+        // The root became final before our vote landed (the other relayers' votes reached the threshold first):
+        // the chain's state says whether with our values; the result names the error either way.
+        const state = await this.#fromState(batch);
+        if (state === undefined) return { status: "final", ...(txHash && { txHash }), detail: revert.message };
+        const why =
+          state.status === "final"
+            ? `${revert.message} (already final with our root: the other relayers' votes finalised it first)`
+            : state.detail === undefined
+              ? revert.message
+              : `${revert.message}; ${state.detail}`;
+        return { ...state, ...(txHash && { txHash }), detail: why };
+      }
       case "ReadingOracleIntervalNotEnded":
         return { status: "not_ended", txHash, detail: revert.message };
       default:
@@ -520,9 +531,10 @@ export class RootPoster {
     }
     const meaning = replayError === undefined ? undefined : await this.#revertMeaning(batch, replayError, txHash);
     if (meaning !== undefined) {
+      const error = decodeRevert(replayError)?.errorName;
       this.#log.warn(
-        { intervalId: batch.intervalId, txHash, status: meaning.status },
-        "vote reverted: " + meaning.detail,
+        { intervalId: batch.intervalId, txHash, status: meaning.status, error },
+        `vote reverted: ${meaning.detail ?? `${error ?? "reverted"} (${meaning.status})`}`,
       );
       return meaning;
     }
