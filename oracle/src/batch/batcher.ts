@@ -66,12 +66,18 @@ export class Batcher {
     return (now - this.o.graceSeconds) / this.o.intervalLength - 1n;
   }
 
-  /** Seals every sealable interval, then advances every unfinished vote. */
+  /**
+   * Seals every sealable interval, then advances every unfinished vote, oldest first, loading one batch (and its
+   * leaves) at a time: a backlog of votes (a slow or unreachable chain) must not hold every batch in memory at once.
+   */
   async tick(): Promise<void> {
     const now = this.now();
     const last = this.lastSealable(now);
     for (const intervalId of await this.o.store.intervalsToBatch(last)) await this.seal(intervalId);
-    for (const batch of await this.o.store.unfinishedBatches()) await this.advance(batch);
+    for (const intervalId of await this.o.store.unfinishedIntervals()) {
+      const batch = await this.o.store.getBatch(intervalId);
+      if (batch !== undefined && batch.status !== "final") await this.advance(batch);
+    }
   }
 
   /** Builds and stores an interval's batch under the ingest lock (no reading can slip in meanwhile). */

@@ -100,6 +100,7 @@ function queries(s: string) {
       ON CONFLICT (interval_id) DO NOTHING`,
     batch: `SELECT ${BATCH_COLUMNS} FROM ${s}.batches WHERE interval_id = $1`,
     unfinishedBatches: `SELECT ${BATCH_COLUMNS} FROM ${s}.batches WHERE status <> 'final' ORDER BY interval_id`,
+    unfinishedIntervals: `SELECT interval_id FROM ${s}.batches WHERE status <> 'final' ORDER BY interval_id`,
     updateStatus: `
       UPDATE ${s}.batches SET status = $1, tx_hash = coalesce($2, tx_hash), updated_at = $3
       WHERE interval_id = $4 AND (status <> 'final' OR $1 = 'final')`,
@@ -312,6 +313,11 @@ export class PostgresStore implements ReadingStore {
 
   async unfinishedBatches(): Promise<BatchRecord[]> {
     return (await this.rows<BatchRow>("unfinishedBatches", this.sql.unfinishedBatches, [])).map(batchFromRow);
+  }
+
+  async unfinishedIntervals(): Promise<bigint[]> {
+    const rows = await this.rows<{ interval_id: bigint }>("unfinishedIntervals", this.sql.unfinishedIntervals, []);
+    return rows.map((row) => row.interval_id);
   }
 
   async updateBatchStatus(intervalId: bigint, status: PostStatus, txHash?: Hex, updatedAt = Date.now()): Promise<void> {

@@ -101,6 +101,7 @@ const SQL = {
   insertBatch: `INSERT INTO batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'built', NULL, ?, ?) ON CONFLICT (interval_id) DO NOTHING`,
   batch: `SELECT ${BATCH_COLUMNS} FROM batches WHERE interval_id = ?`,
   unfinishedBatches: `SELECT ${BATCH_COLUMNS} FROM batches WHERE status <> 'final' ORDER BY interval_id`,
+  unfinishedIntervals: "SELECT interval_id FROM batches WHERE status <> 'final' ORDER BY interval_id",
   updateStatus: `
     UPDATE batches SET status = ?1, tx_hash = coalesce(?2, tx_hash), updated_at = ?3
     WHERE interval_id = ?4 AND (status <> 'final' OR ?1 = 'final')`,
@@ -260,6 +261,10 @@ export class SqliteStore implements ReadingStore {
 
   async unfinishedBatches(): Promise<BatchRecord[]> {
     return this.run("unfinishedBatches", (s) => (s.unfinishedBatches.all() as unknown as BatchRow[]).map(batchFromRow));
+  }
+
+  async unfinishedIntervals(): Promise<bigint[]> {
+    return this.run("unfinishedIntervals", (s) => s.unfinishedIntervals.all().map((row) => row.interval_id as bigint));
   }
 
   async updateBatchStatus(intervalId: bigint, status: PostStatus, txHash?: Hex, updatedAt = Date.now()): Promise<void> {

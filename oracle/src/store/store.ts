@@ -70,6 +70,9 @@ export interface ReadingStore {
   /** Batches not yet `final`, ascending. */
   unfinishedBatches(): Promise<BatchRecord[]>;
 
+  /** Interval ids of the batches not yet `final`, ascending (`unfinishedBatches` without loading the leaves). */
+  unfinishedIntervals(): Promise<bigint[]>;
+
   /**
    * Records the vote's progress (`sent` with its tx hash, `voted`, `final`). Without `txHash` the stored one is
    * kept; `updatedAt` defaults to now. `final` is terminal: a later non-final status for a final batch is ignored
