@@ -149,6 +149,19 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil(p * s.length) - 1))];
 }
 
+/** RssAnon and RssFile + RssShmem of this process, MiB (null where /proc is not there). */
+function rssSplit(): { rssAnonMiB: number | null; rssFileShmemMiB: number | null } {
+  try {
+    const status = readFileSync("/proc/self/status", "utf8");
+    const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN);
+    const anon = kib("RssAnon");
+    const file = kib("RssFile") + kib("RssShmem");
+    return { rssAnonMiB: fin(round(anon / 1024)), rssFileShmemMiB: fin(round(file / 1024)) };
+  } catch {
+    return { rssAnonMiB: null, rssFileShmemMiB: null };
+  }
+}
+
 /** Least-squares slope of y over x. */
 function slope(xs: number[], ys: number[]): number {
   const n = xs.length;
@@ -341,6 +354,9 @@ interface Sample {
   heapTotalMiB: number;
   /** RSS minus the V8 heap's resident pages: native memory (SQLite's cache, buffers, the chain, the allocator). */
   nonHeapRssMiB: number;
+  /** RSS split by the kernel (Linux, /proc/self/status): anonymous (heaps, malloc) and file-backed/shared (mmap). */
+  rssAnonMiB: number | null;
+  rssFileShmemMiB: number | null;
   externalMiB: number;
   ratePerS: number;
   p50Ms: number | null;
@@ -385,6 +401,7 @@ const takeSample = async (final = false): Promise<Sample> => {
     heapAfterGcMiB: forceGc ? round(mem.heapUsed / MiB) : null,
     heapTotalMiB: round(mem.heapTotal / MiB),
     nonHeapRssMiB: round((mem.rss - getHeapStatistics().total_physical_size) / MiB),
+    ...rssSplit(),
     externalMiB: round(mem.external / MiB),
     ratePerS: prev ? Math.round((counts.processed - prev.processed) / (t / 1000 - prev.t)) : 0,
     p50Ms: quantile(buckets, prev?.buckets, 0.5)?.ms ?? null,
@@ -484,7 +501,7 @@ await setClock(end(INTERVALS - 1) + GRACE + 1n);
 const lastId = FIRST + BigInt(INTERVALS - 1);
 const drainDeadline = elapsed() + 300_000; // votes left behind by a saturated ingest go out now
 for (;;) {
-  const unfinished = await relayer.store.unfinishedBatches();
+  const unfinished = await relayer.store.unfinishedIntervals(); // ids only: leaves stay on disk
   const toBatch = await relayer.store.intervalsToBatch(lastId);
   if (unfinished.length === 0 && toBatch.length === 0 && (await relayer.store.getBatch(lastId)) !== undefined) break;
   if (elapsed() > drainDeadline || stalled) break;
@@ -560,12 +577,15 @@ const quarter = Math.max(1, Math.floor(warm.length / 4));
 const q1 = warm.slice(0, quarter);
 const q4 = warm.slice(-quarter);
 /** A memory series after warm-up: quartile medians (first vs last quarter of its samples) and the linear trend. */
-const memSeries = (key: "heapAfterGcMiB" | "heapUsedMiB" | "rssMiB" | "nonHeapRssMiB" | "heapTotalMiB") => {
+const memSeries = (
+  key:
+    "heapAfterGcMiB" | "heapUsedMiB" | "rssMiB" | "nonHeapRssMiB" | "heapTotalMiB" | "rssAnonMiB" | "rssFileShmemMiB",
+) => {
   const points = warm.filter((s) => s[key] !== null);
   const value = (s: Sample) => s[key]!;
   const n = Math.max(1, Math.floor(points.length / 4));
-  const first = median(points.slice(0, n).map(value));
-  const last = median(points.slice(-n).map(value));
+  const first = round(median(points.slice(0, n).map(value)), 2);
+  const last = round(median(points.slice(-n).map(value)), 2);
   return {
     samples: points.length,
     atWarmupMiB: points[0] ? value(points[0]) : null,
@@ -592,6 +612,8 @@ const heap = memSeries(heapSeries);
 const heapRaw = memSeries("heapUsedMiB");
 const rss = memSeries("rssMiB");
 const nonHeapRss = memSeries("nonHeapRssMiB");
+const rssAnon = memSeries("rssAnonMiB");
+const rssFile = memSeries("rssFileShmemMiB");
 const heapTotal = memSeries("heapTotalMiB");
 const warmStart = warm[0];
 const latency = (before: Sample["buckets"] | undefined, after: Sample["buckets"]) => ({
@@ -737,6 +759,8 @@ const result = {
     heapTotal,
     rss,
     rssOutsideV8Heap: nonHeapRss,
+    rssAnon,
+    rssFileAndShmem: rssFile,
   },
   checks,
   samples: samples.filter((_s, i) => i % step === 0 || i === samples.length - 1).map(({ buckets: _b, ...s }) => s),
