@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC1155Errors} from "@openzeppelin/contracts/interfaces/draft-IERC6093.sol";
 import {IERC1155} from "@openzeppelin/contracts/token/ERC1155/IERC1155.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IBatchAuction} from "../../contracts/interfaces/IBatchAuction.sol";
+import {IDealDesk} from "../../contracts/interfaces/IDealDesk.sol";
+import {IKwhToken} from "../../contracts/interfaces/IKwhToken.sol";
 import {IMeterRegistry} from "../../contracts/interfaces/IMeterRegistry.sol";
 import {ISettlementEscrow} from "../../contracts/interfaces/ISettlementEscrow.sol";
 import {Intervals} from "../../contracts/libraries/Intervals.sol";
@@ -15,6 +18,7 @@ import {MockStablecoin} from "../../contracts/mocks/MockStablecoin.sol";
 import {PriceFeedMock} from "../../contracts/mocks/PriceFeedMock.sol";
 import {ReadingOracle} from "../../contracts/oracle/ReadingOracle.sol";
 import {KwhToken} from "../../contracts/tokens/KwhToken.sol";
+import {RecToken} from "../../contracts/tokens/RecToken.sol";
 import {Assert} from "./Assert.sol";
 import {MerkleTrees} from "./MerkleTrees.sol";
 import {SystemFixture} from "./SystemFixture.sol";
@@ -47,12 +51,17 @@ interface IEscrow is ISettlementEscrow {
     function congestionRent(uint64 intervalId) external view returns (uint256);
 }
 
-/// @notice Drives BatchAuction and SettlementEscrow for the market invariant test: a few buyers and sellers
-/// commit, reveal (or not), the auction is opened, cleared or left void, collateral is withdrawn, the oracle posts
-/// the delivery interval's readings, sellers claim and deliver (or default) and buyers collect. Every payment-token
-/// movement out of the auction is measured (balance differences) into a ghost ledger, and the amount each call moves
-/// is predicted from the specification (docs/auction.md, docs/settlement.md); a call that does otherwise is counted
-/// in `unexpected` with the last one's description in `lastUnexpected`. The handler never reverts.
+/// @notice Drives BatchAuction, SettlementEscrow, DealDesk and RecToken for the market invariant test: a few buyers
+/// and sellers commit, reveal (or not), the auction is opened, cleared or left void, collateral is withdrawn, the
+/// oracle posts the delivery interval's readings, sellers claim kWh (and, for the two solar meters, certificates)
+/// and deliver (or default), buyers collect; meanwhile any holder quotes its kWh or certificates on the desk
+/// (EIP-712, signed with its key; now and then with another key), other actors fill (whole, partly, too much,
+/// after expiry, cancellation or nonce invalidation, past the kWh transfer window), makers cancel and invalidate
+/// nonces, and certificate holders retire for a beneficiary. Every payment-token movement out of the auction is
+/// measured (balance differences) into a ghost ledger, and the amount each call moves is predicted from the
+/// specification (docs/auction.md, docs/settlement.md, docs/deals.md); a refusal must be the exact custom error
+/// predicted. A call that does otherwise is counted in `unexpected` with the last one's description in
+/// `lastUnexpected`. The handler never reverts.
 // A test handler keeps one ghost ledger per concern; its records favour readability over packing.
 // solhint-disable-next-line max-states-count
 contract MarketHandler {
@@ -71,6 +80,38 @@ contract MarketHandler {
         bool revealed;
         uint8 withdrawn;
         uint8 settled;
+    }
+
+    /// @dev One signed quote. `forged`: signed with another key than the maker's (every fill must be refused).
+    struct Deal {
+        IDealDesk.Quote q;
+        bytes signature;
+        bytes32 hash;
+        bool forged;
+    }
+
+    /// @dev A balance of `unit` (kWh or certificates) `id` held by `holder` (zero: none found).
+    struct Holding {
+        address holder;
+        address unit;
+        uint256 id;
+        uint256 held;
+    }
+
+    /// @dev How the test wires the handler (one struct: too many for a constructor's stack otherwise).
+    struct Wiring {
+        IAuction auction;
+        IEscrow escrow;
+        KwhToken kwh;
+        RecToken rec;
+        DealDesk desk;
+        ReadingOracle oracle;
+        address[] members;
+        address[] meters;
+        uint32[] meterZones;
+        bool[] meterEligible;
+        uint256[] sellerKeys;
+        uint256[] buyerKeys;
     }
 
     /// @dev One auction as the handler drove it.
@@ -95,16 +136,25 @@ contract MarketHandler {
     uint256 public constant RENT = 10;
     uint256 public constant SWEEP = 11;
     uint256 public constant DOUBLE = 12;
-    uint256 public constant ACTIONS = 13;
+    uint256 public constant QUOTE = 13;
+    uint256 public constant FILL = 14;
+    uint256 public constant CANCEL = 15;
+    uint256 public constant NONCES = 16;
+    uint256 public constant RETIRE = 17;
+    uint256 public constant ACTIONS = 18;
 
     uint256 public constant BUYERS = 3;
     uint256 public constant SELLERS = 4;
     uint64 public constant PRICE_STEP = 10_000;
+    /// @notice The key a forged quote is signed with (no actor's).
+    uint256 public constant FORGER_KEY = 0xF0F0;
 
     IAuction public immutable auction;
     IEscrow public immutable escrow;
     MockStablecoin public immutable token;
     KwhToken public immutable kwh;
+    RecToken public immutable certificates;
+    DealDesk public immutable desk;
     ReadingOracle public immutable oracle;
     PriceFeedMock public immutable floorFeed;
     PriceFeedMock public immutable ceilingFeed;
@@ -119,6 +169,10 @@ contract MarketHandler {
     address[] public sellers;
     address[] public meters;
     uint32[] public meterZones;
+    bool[] public meterEligible;
+    /// @notice Sellers then buyers: the makers, takers and beneficiaries of deals and retirements.
+    address[] public actors;
+    mapping(address actor => uint256) internal _keyOf;
 
     /// @notice Handler clock: every action warps here first, so time only moves forward whatever the runner does.
     uint256 public clock;
@@ -151,35 +205,61 @@ contract MarketHandler {
     uint256 public freeUnrevealedWithdrawals;
     uint256 public shortDeliveries;
 
-    constructor(
-        IAuction auction_,
-        IEscrow escrow_,
-        KwhToken kwh_,
-        ReadingOracle oracle_,
-        address[] memory members_,
-        address[] memory meters_,
-        uint32[] memory meterZones_,
-        address[] memory sellers_,
-        address[] memory buyers_
-    ) {
-        auction = auction_;
-        escrow = escrow_;
-        token = MockStablecoin(address(auction_.paymentToken()));
-        kwh = kwh_;
-        oracle = oracle_;
-        floorFeed = PriceFeedMock(address(auction_.floorFeed()));
-        ceilingFeed = PriceFeedMock(address(auction_.ceilingFeed()));
-        treasury = auction_.treasury();
-        gridOperator = escrow_.gridOperator();
-        dustAccount = escrow_.dustAccount();
-        intervalLength = auction_.intervalLength();
-        _p = auction_.params();
-        _members = members_;
-        meters = meters_;
-        meterZones = meterZones_;
-        sellers = sellers_;
-        buyers = buyers_;
+    // Deals: the quotes signed, and per quote hash the units filled and whether the maker cancelled it.
+    Deal[] internal _deals;
+    mapping(bytes32 quoteHash => uint256) public ghostFilled;
+    mapping(bytes32 quoteHash => bool) public ghostCancelled;
+    mapping(address maker => uint256) public ghostMinNonce;
+    /// @notice Σ ceil(amount × price / 1000) over the fills (predicted), what takers paid and makers received
+    /// (measured).
+    uint256 public ghostDealPayments;
+    uint256 public ghostTakersPaid;
+    uint256 public ghostMakersReceived;
+    uint256 public kwhFills;
+    uint256 public recFills;
+    uint256 public partialFills;
+    uint256 public refusedFills;
+    /// @notice Refused fills by the error's selector.
+    mapping(bytes4 selector => uint256) public refusedBy;
+
+    // Energy: every kWh id and certificate class minted, with what was minted, issued, proven and retired.
+    uint256[] public kwhIds;
+    mapping(uint256 id => uint256) public kwhMinted;
+    uint256[] public recIds;
+    mapping(uint256 id => uint256) public recIssued;
+    mapping(uint256 id => uint256) public recEligibleExport;
+    mapping(uint256 id => uint256) public recRetired;
+    /// @notice Intervals whose root the handler finalised (their kWh claimed).
+    uint64[] public provenIntervals;
+
+    constructor(Wiring memory w) {
+        auction = w.auction;
+        escrow = w.escrow;
+        token = MockStablecoin(address(w.auction.paymentToken()));
+        kwh = w.kwh;
+        certificates = w.rec;
+        desk = w.desk;
+        oracle = w.oracle;
+        floorFeed = PriceFeedMock(address(w.auction.floorFeed()));
+        ceilingFeed = PriceFeedMock(address(w.auction.ceilingFeed()));
+        treasury = w.auction.treasury();
+        gridOperator = w.escrow.gridOperator();
+        dustAccount = w.escrow.dustAccount();
+        intervalLength = w.auction.intervalLength();
+        _p = w.auction.params();
+        _members = w.members;
+        meters = w.meters;
+        meterZones = w.meterZones;
+        meterEligible = w.meterEligible;
+        for (uint256 i = 0; i < w.sellerKeys.length; ++i) sellers.push(_addActor(w.sellerKeys[i]));
+        for (uint256 i = 0; i < w.buyerKeys.length; ++i) buyers.push(_addActor(w.buyerKeys[i]));
         clock = block.timestamp;
+    }
+
+    function _addActor(uint256 key) private returns (address actor) {
+        actor = vm.addr(key);
+        actors.push(actor);
+        _keyOf[actor] = key;
     }
 
     modifier synced(uint256 action) {
@@ -391,12 +471,42 @@ contract MarketHandler {
             }
         }
         _aucs[t].rootFinal = true;
+        provenIntervals.push(t);
         ++done[POST];
         for (uint256 i = 0; i < m; ++i) {
-            if (exports[i] == 0) continue;
-            try kwh.claim(meters[i], t, 0, exports[i], tree.proof(i)) {} catch (bytes memory err) {
-                _unexpected(abi.encode("claim reverted", err));
-            }
+            if (exports[i] != 0) _claim(t, i, exports[i], tree.proof(i));
+        }
+    }
+
+    /// @dev Claims meter `i`'s leaf of `t`: its owner must receive exactly the export in kWh and, for a solar meter
+    /// (REC-eligible, accredited), as many certificates.
+    function _claim(uint64 t, uint256 i, uint64 exportWh, bytes32[] memory proof) private {
+        address owner = sellers[i];
+        uint256 id = TokenIds.encode(meterZones[i], t);
+        uint256 recId =
+            meterEligible[i]
+                ? certificates.certificateId(
+                    meters[i],
+                    certificates.vintageOfInterval(t),
+                    IMeterRegistry.Technology.Solar,
+                    meterZones[i]
+                )
+                : 0;
+        uint256 kwhBefore = kwh.balanceOf(owner, id);
+        uint256 recBefore = recId == 0 ? 0 : certificates.balanceOf(owner, recId);
+        try kwh.claim(meters[i], t, 0, exportWh, proof) {
+            uint256 minted = kwh.balanceOf(owner, id) - kwhBefore;
+            _unless(minted == exportWh, "claim: kWh minted != export");
+            if (kwhMinted[id] == 0) kwhIds.push(id);
+            kwhMinted[id] += minted;
+            if (recId == 0) return;
+            uint256 issued = certificates.balanceOf(owner, recId) - recBefore;
+            _unless(issued == exportWh, "claim: certificates issued != eligible export");
+            if (recEligibleExport[recId] == 0) recIds.push(recId);
+            recEligibleExport[recId] += exportWh;
+            recIssued[recId] += issued;
+        } catch (bytes memory err) {
+            _unexpected(abi.encode("claim reverted", err));
         }
     }
 
@@ -560,6 +670,147 @@ contract MarketHandler {
         }
     }
 
+    /// @notice A random holder of kWh or certificates signs a quote for some of them (one in eight for more than it
+    /// holds; one in eight free; one in eight signed with another key), expiring within a day (one in four within
+    /// ten minutes), with a nonce
+    /// at or a little above its current minimum, partial fills allowed in two of three.
+    function quote(uint256 seed) public synced(QUOTE) {
+        Holding memory hd = _pickHolding(seed, seed % 3 == 0);
+        if (hd.holder == address(0)) return;
+        IDealDesk.Quote memory q;
+        q.maker = hd.holder;
+        q.token = hd.unit;
+        q.id = hd.id;
+        q.amount = (seed >> 8) % 8 == 0 ? hd.held + 1 + ((seed >> 16) % 500) : Assert.bound(seed >> 16, 1, hd.held);
+        q.paymentToken = address(token);
+        // Up to 0.40 per kWh (6 decimals): most payments round up.
+        q.price = (seed >> 40) % 8 == 0 ? 0 : Assert.bound(seed >> 48, 1, 400_000);
+        q.expiry = uint64(clock + Assert.bound(seed >> 80, 60, (seed >> 72) % 4 == 0 ? 10 minutes : 1 days));
+        q.nonce = ghostMinNonce[hd.holder] + ((seed >> 112) % 3);
+        q.allowPartial = (seed >> 120) % 3 != 0;
+        bytes32 h = desk.quoteHash(q);
+        bool forged = (seed >> 128) % 8 == 0;
+        (uint8 v, bytes32 r, bytes32 s) = vm.sign(forged ? FORGER_KEY : _keyOf[hd.holder], h);
+        _deals.push(Deal(q, abi.encodePacked(r, s, v), h, forged));
+        ++done[QUOTE];
+    }
+
+    /// @notice Three times: an actor (now and then the maker itself) fills a random quote (mostly one of the four
+    /// newest): nothing, more than is left, the whole quote or part of what is left. The taker is given the payment
+    /// first. A fill must pay the maker exactly ceil(amount × price / 1000) from the taker and move exactly `amount`
+    /// units from maker to taker; a refusal must be the exact error predicted (the desk's checks in order, then the
+    /// kWh transfer window and the maker's balance in the token).
+    function fillQuote(uint256 seed, uint256 amountSeed) public synced(FILL) {
+        for (uint256 i = 0; i < 3; ++i) {
+            _fillOne(uint256(keccak256(abi.encode(seed, i))), uint256(keccak256(abi.encode(amountSeed, i))));
+        }
+    }
+
+    function _fillOne(uint256 seed, uint256 amountSeed) private {
+        uint256 n = _deals.length;
+        if (n == 0) return;
+        // Recent quotes more often: most older ones have expired.
+        uint256 k = seed % 4 != 0 ? n - 1 - ((seed >> 2) % Math.min(n, 4)) : (seed >> 2) % n;
+        Deal storage d = _deals[k];
+        address taker = (seed >> 64) % 16 == 0 ? d.q.maker : actors[(seed >> 72) % actors.length];
+        uint256 left = d.q.amount - Math.min(ghostFilled[d.hash], d.q.amount);
+        uint256 mode = amountSeed % 8;
+        uint256 amount =
+            mode == 0
+                ? 0
+                : mode == 1
+                    ? left + 1
+                    : mode < 4
+                        ? d.q.amount
+                        : Assert.bound(amountSeed >> 8, 1, Math.max(left, 1));
+        bytes memory expected = _predictFill(d, taker, amount);
+        uint256 payment = Math.mulDiv(amount, d.q.price, 1000, Math.Rounding.Ceil);
+        token.mint(taker, payment);
+        uint256[4] memory before = _dealBalances(d.q, taker);
+        vm.prank(taker);
+        try desk.fill(d.q, d.signature, amount) returns (uint256 paid) {
+            ++done[FILL];
+            _unless(expected.length == 0, string(abi.encode("fill succeeded, predicted refused", expected)));
+            _bookFill(d, taker, amount, payment, paid, before);
+        } catch (bytes memory err) {
+            ++refusedFills;
+            ++refusedBy[bytes4(err)];
+            _unless(
+                expected.length != 0 && keccak256(err) == keccak256(expected),
+                string(abi.encode("fill reverted", k, err))
+            );
+        }
+    }
+
+    /// @notice The maker (one call in six: another actor, refused) cancels a random quote; cancelling twice is
+    /// refused.
+    function cancelQuote(uint256 seed) public synced(CANCEL) {
+        uint256 n = _deals.length;
+        if (n == 0) return;
+        Deal storage d = _deals[seed % n];
+        address maker = d.q.maker;
+        address caller = (seed >> 64) % 6 == 0 ? actors[(seed >> 72) % actors.length] : maker;
+        bytes memory expected;
+        if (caller != maker) {
+            expected = abi.encodeWithSelector(IDealDesk.DealDeskNotMaker.selector, d.hash, maker, caller);
+        } else if (ghostCancelled[d.hash]) {
+            expected = abi.encodeWithSelector(IDealDesk.DealDeskAlreadyCancelled.selector, d.hash);
+        }
+        vm.prank(caller);
+        try desk.cancel(d.q) {
+            ++done[CANCEL];
+            ghostCancelled[d.hash] = true;
+            _unless(expected.length == 0, "cancel succeeded, predicted refused");
+        } catch (bytes memory err) {
+            _unless(expected.length != 0 && keccak256(err) == keccak256(expected), string(abi.encode("cancel", err)));
+        }
+    }
+
+    /// @notice An actor invalidates its quotes' nonces below its minimum plus one or two (one call in five: its
+    /// current minimum, refused).
+    function invalidateNonces(uint256 seed) public synced(NONCES) {
+        address maker = actors[seed % actors.length];
+        uint256 current = ghostMinNonce[maker];
+        uint256 next = (seed >> 8) % 5 == 0 ? current : current + 1 + ((seed >> 16) % 2);
+        bytes memory expected =
+            next <= current
+                ? abi.encodeWithSelector(IDealDesk.DealDeskNonceNotIncreasing.selector, maker, next, current)
+                : bytes("");
+        vm.prank(maker);
+        try desk.invalidateNoncesBelow(next) {
+            ++done[NONCES];
+            ghostMinNonce[maker] = next;
+            _unless(expected.length == 0, "invalidateNoncesBelow succeeded, predicted refused");
+        } catch (bytes memory err) {
+            _unless(expected.length != 0 && keccak256(err) == keccak256(expected), string(abi.encode("nonces", err)));
+        }
+    }
+
+    /// @notice A random certificate holder retires part or all of a class it holds for a random beneficiary: its
+    /// balance falls and the beneficiary's claimed balance rises by exactly the amount, under the next receipt id.
+    function retire(uint256 seed) public synced(RETIRE) {
+        if (recIds.length == 0) return;
+        Holding memory hd = _pickHolding(seed, true);
+        if (hd.holder == address(0)) return;
+        uint256 amount = (seed >> 8) % 4 == 0 ? hd.held : Assert.bound(seed >> 16, 1, hd.held);
+        address beneficiary = actors[(seed >> 48) % actors.length];
+        uint256 claimedBefore = certificates.claimedBalanceOf(beneficiary, hd.id);
+        uint256 receipts = certificates.receiptCount();
+        vm.prank(hd.holder);
+        try certificates.retire(hd.id, amount, beneficiary, "market invariant") returns (uint256 receiptId) {
+            ++done[RETIRE];
+            recRetired[hd.id] += amount;
+            _unless(hd.held - certificates.balanceOf(hd.holder, hd.id) == amount, "retire: burnt != amount");
+            _unless(
+                certificates.claimedBalanceOf(beneficiary, hd.id) - claimedBefore == amount,
+                "retire: claimed != amount"
+            );
+            _unless(receiptId == receipts + 1, "retire: receipt id not the next");
+        } catch (bytes memory err) {
+            _unexpected(abi.encode("retire reverted", err));
+        }
+    }
+
     /*//////////////////////////////////////////////////////////////
                                   VIEWS
     //////////////////////////////////////////////////////////////*/
@@ -578,6 +829,30 @@ contract MarketHandler {
 
     function recsOf(uint64 t) external view returns (uint256[] memory) {
         return _aucs[t].recs;
+    }
+
+    function dealCount() external view returns (uint256) {
+        return _deals.length;
+    }
+
+    function deal(uint256 k) external view returns (IDealDesk.Quote memory, bytes32) {
+        return (_deals[k].q, _deals[k].hash);
+    }
+
+    function actorCount() external view returns (uint256) {
+        return actors.length;
+    }
+
+    function kwhIdCount() external view returns (uint256) {
+        return kwhIds.length;
+    }
+
+    function recIdCount() external view returns (uint256) {
+        return recIds.length;
+    }
+
+    function provenCount() external view returns (uint256) {
+        return provenIntervals.length;
     }
 
     function cleared(uint64 t) external view returns (bool) {
@@ -697,6 +972,99 @@ contract MarketHandler {
         }
     }
 
+    /// @dev The refusal a fill must meet, or empty when it must succeed: DealDesk's checks in their order
+    /// (docs/deals.md), the signature, then the token's (the kWh transfer window, the maker's balance).
+    function _predictFill(Deal storage d, address taker, uint256 amount) private view returns (bytes memory) {
+        IDealDesk.Quote storage q = d.q;
+        bytes32 h = d.hash;
+        uint256 minNonce = ghostMinNonce[q.maker];
+        uint256 filled = ghostFilled[h];
+        if (amount == 0) return abi.encodeWithSelector(IDealDesk.DealDeskZeroAmount.selector, h);
+        if (clock > q.expiry) {
+            return abi.encodeWithSelector(IDealDesk.DealDeskQuoteExpired.selector, h, q.expiry, clock);
+        }
+        if (q.nonce < minNonce) {
+            return abi.encodeWithSelector(IDealDesk.DealDeskNonceInvalidated.selector, h, q.maker, q.nonce, minNonce);
+        }
+        if (ghostCancelled[h]) return abi.encodeWithSelector(IDealDesk.DealDeskQuoteCancelled.selector, h);
+        if (taker == q.maker) return abi.encodeWithSelector(IDealDesk.DealDeskSelfFill.selector, h, q.maker);
+        if (filled >= q.amount) {
+            return abi.encodeWithSelector(IDealDesk.DealDeskQuoteFullyFilled.selector, h, q.amount);
+        }
+        if (amount > q.amount - filled) {
+            return
+                abi.encodeWithSelector(IDealDesk.DealDeskAmountExceedsRemaining.selector, h, amount, q.amount - filled);
+        }
+        if (!q.allowPartial && amount != q.amount) {
+            return abi.encodeWithSelector(IDealDesk.DealDeskPartialFillNotAllowed.selector, h, amount, q.amount);
+        }
+        if (d.forged) return abi.encodeWithSelector(IDealDesk.DealDeskInvalidSignature.selector, h, q.maker);
+        if (q.token == address(kwh)) {
+            uint256 closesAt = kwh.transferableUntil(q.id);
+            if (clock >= closesAt) {
+                return abi.encodeWithSelector(IKwhToken.KwhTokenTransferWindowClosed.selector, q.id, closesAt);
+            }
+        }
+        uint256 held = IERC1155(q.token).balanceOf(q.maker, q.id);
+        if (held < amount) {
+            return
+                abi.encodeWithSelector(IERC1155Errors.ERC1155InsufficientBalance.selector, q.maker, held, amount, q.id);
+        }
+        return "";
+    }
+
+    /// @dev Taker's and maker's payment-token balances, then their balances of the quoted units.
+    function _dealBalances(IDealDesk.Quote storage q, address taker) private view returns (uint256[4] memory b) {
+        b[0] = token.balanceOf(taker);
+        b[1] = token.balanceOf(q.maker);
+        b[2] = IERC1155(q.token).balanceOf(taker, q.id);
+        b[3] = IERC1155(q.token).balanceOf(q.maker, q.id);
+    }
+
+    /// @dev Checks a successful fill's movements against the quote and books them.
+    function _bookFill(
+        Deal storage d,
+        address taker,
+        uint256 amount,
+        uint256 payment,
+        uint256 paid,
+        uint256[4] memory before
+    ) private {
+        uint256[4] memory afterwards = _dealBalances(d.q, taker);
+        uint256 takerPaid = before[0] - afterwards[0];
+        uint256 makerReceived = afterwards[1] - before[1];
+        _unless(paid == payment, "fill: returned payment != ceil(amount x price / 1000)");
+        _unless(takerPaid == payment, "fill: taker paid != ceil(amount x price / 1000)");
+        _unless(makerReceived == payment, "fill: maker received != ceil(amount x price / 1000)");
+        _unless(afterwards[2] - before[2] == amount, "fill: taker received != amount");
+        _unless(before[3] - afterwards[3] == amount, "fill: maker gave != amount");
+        ghostFilled[d.hash] += amount;
+        ghostDealPayments += payment;
+        ghostTakersPaid += takerPaid;
+        ghostMakersReceived += makerReceived;
+        if (amount != d.q.amount) ++partialFills;
+        if (d.q.token == address(certificates)) ++recFills;
+        else ++kwhFills;
+        _unless(desk.filledOf(d.hash) == ghostFilled[d.hash], "fill: desk's filled != fills made");
+    }
+
+    /// @dev A random actor holding a positive balance of a certificate class from a random one on (when `certs` and
+    /// any exist) or of the newest kWh id any actor holds (older ones are mostly past their transfer window).
+    function _pickHolding(uint256 seed, bool certs) private view returns (Holding memory h) {
+        bool useRec = (certs && recIds.length != 0) || kwhIds.length == 0;
+        uint256[] storage ids = useRec ? recIds : kwhIds;
+        h.unit = useRec ? address(certificates) : address(kwh);
+        uint256 ni = ids.length;
+        uint256 na = actors.length;
+        for (uint256 j = 0; j < ni * na; ++j) {
+            h.holder = actors[((seed >> 200) + j) % na];
+            h.id = ids[useRec ? ((seed >> 160) + j / na) % ni : ni - 1 - j / na];
+            h.held = IERC1155(h.unit).balanceOf(h.holder, h.id);
+            if (h.held != 0) return h;
+        }
+        h.holder = address(0);
+    }
+
     function _unless(bool condition, string memory what) private {
         if (!condition) _unexpected(bytes(what));
     }
@@ -712,8 +1080,8 @@ interface IVmDeploy {
     function getCode(string calldata artifactPath) external view returns (bytes memory creationBytecode);
 }
 
-/// @notice Cross-contract invariants of the call market and its settlement (BatchAuction, SettlementEscrow; the
-/// DealDesk only as a contract that must never hold the payment token) under the random actions of MarketHandler.
+/// @notice Cross-contract invariants of the call market, its settlement, the deal desk and certificate retirement
+/// (BatchAuction, SettlementEscrow, DealDesk, KwhToken, RecToken) under the random actions of MarketHandler.
 contract MarketInvariantTest is SystemFixture {
     /// @notice Calls that did not do what the handler predicted: how many, and the last one's description.
     error UnexpectedOutcome(uint256 count, bytes last);
@@ -729,6 +1097,8 @@ contract MarketInvariantTest is SystemFixture {
     address internal constant TREASURY = address(0x7EA5);
     address internal constant GRID_OPERATOR = address(0x6121D);
     address internal constant DUST = address(0xD057);
+    uint256 internal constant SELLER_KEY = 0x5E11E5;
+    uint256 internal constant BUYER_KEY = 0xB0BE55;
 
     function setUp() public {
         _deploySystem(address(this));
@@ -780,31 +1150,61 @@ contract MarketInvariantTest is SystemFixture {
         Assert.eq(address(escrow), escrowAddress, "escrow at the predicted address");
         desk = new DealDesk(address(gov), IERC1155(address(kwh)), IERC1155(address(rec)));
         kwh.setSettlementEscrow(address(escrow));
+        handler = new MarketHandler(_wireTraders());
+    }
 
-        // Four sellers, each owning one battery meter (10 kW: 2,500 Wh per interval): two in zone 1, one in 2 and 3.
-        address[] memory sellers = new address[](4);
-        address[] memory meters = new address[](4);
-        uint32[] memory zones = new uint32[](4);
-        zones[0] = 1;
-        zones[1] = 1;
-        zones[2] = 2;
-        zones[3] = 3;
+    /// @dev Registers the sellers' meters, has every trader approve the contracts it uses, and returns the wiring.
+    /// Four sellers, each owning one 10 kW meter (2,500 Wh per interval): two in zone 1, one in 2 and 3; meters
+    /// 0 and 2 are solar, accredited for certificates for ten years, the others batteries. Sellers and buyers are
+    /// keys' addresses: they sign quotes.
+    function _wireTraders() internal returns (MarketHandler.Wiring memory w) {
+        w.sellerKeys = new uint256[](4);
+        w.meters = new address[](4);
+        w.meterZones = new uint32[](4);
+        w.meterEligible = new bool[](4);
+        w.meterZones[0] = 1;
+        w.meterZones[1] = 1;
+        w.meterZones[2] = 2;
+        w.meterZones[3] = 3;
         for (uint256 i = 0; i < 4; ++i) {
-            sellers[i] = address(uint160(uint256(keccak256(abi.encode("market seller", i)))));
-            meters[i] = address(uint160(uint256(keccak256(abi.encode("market meter", i)))));
-            registry.registerMeter(meters[i], _params(sellers[i], zones[i]));
-            vm.prank(sellers[i]);
-            usd.approve(address(auction), type(uint256).max);
-            vm.prank(sellers[i]);
-            kwh.setApprovalForAll(address(escrow), true);
+            w.sellerKeys[i] = SELLER_KEY + i;
+            w.meters[i] = address(uint160(uint256(keccak256(abi.encode("market meter", i)))));
+            IMeterRegistry.MeterParams memory mp = _params(vm.addr(w.sellerKeys[i]), w.meterZones[i]);
+            if (i % 2 == 0) {
+                w.meterEligible[i] = true;
+                mp.technology = IMeterRegistry.Technology.Solar;
+                mp.recEligible = true;
+                mp.accreditationExpiry = uint64(block.timestamp + 3650 days);
+            }
+            registry.registerMeter(w.meters[i], mp);
+            _approveAll(vm.addr(w.sellerKeys[i]));
         }
-        address[] memory buyers = new address[](3);
+        w.buyerKeys = new uint256[](3);
         for (uint256 i = 0; i < 3; ++i) {
-            buyers[i] = address(uint160(uint256(keccak256(abi.encode("market buyer", i)))));
-            vm.prank(buyers[i]);
-            usd.approve(address(auction), type(uint256).max);
+            w.buyerKeys[i] = BUYER_KEY + i;
+            _approveAll(vm.addr(w.buyerKeys[i]));
         }
-        handler = new MarketHandler(auction, escrow, kwh, oracle, members, meters, zones, sellers, buyers);
+        (w.auction, w.escrow, w.kwh, w.rec, w.desk, w.oracle, w.members) = (
+            auction,
+            escrow,
+            kwh,
+            rec,
+            desk,
+            oracle,
+            members
+        );
+    }
+
+    /// @dev A trader approves the auction and the desk for the payment token, the escrow (deliveries) and the desk
+    /// (its quotes) for its kWh, and the desk for its certificates.
+    function _approveAll(address trader) internal {
+        vm.startPrank(trader);
+        usd.approve(address(auction), type(uint256).max);
+        usd.approve(address(desk), type(uint256).max);
+        kwh.setApprovalForAll(address(escrow), true);
+        kwh.setApprovalForAll(address(desk), true);
+        rec.setApprovalForAll(address(desk), true);
+        vm.stopPrank();
     }
 
     /// @dev Creates a contract from its artifact's creation code and ABI-encoded constructor arguments.
@@ -987,6 +1387,78 @@ contract MarketInvariantTest is SystemFixture {
 
     /// forge-config: default.invariant.fail-on-revert = true
     /// forge-config: default.invariant.depth = 96
+    /// @notice (6) Deals. Each quote's recorded fill is exactly the sum of the fills made, never above the quoted
+    /// amount; cancellations and nonce minimums are exactly those the makers made; takers paid exactly
+    /// Σ ceil(amount × price / 1000) and makers received exactly that; the desk holds no payment token, kWh or
+    /// certificate.
+    function invariant_dealsOnSignedTermsOnly() public view {
+        uint256 n = handler.dealCount();
+        for (uint256 k = 0; k < n; ++k) {
+            (IDealDesk.Quote memory q, bytes32 h) = handler.deal(k);
+            uint256 filled = desk.filledOf(h);
+            Assert.eq(filled, handler.ghostFilled(h), "deals: desk's filled = fills made");
+            Assert.le(filled, q.amount, "deals: filled above the quoted amount");
+            Assert.isTrue(desk.isCancelled(h) == handler.ghostCancelled(h), "deals: cancelled as the maker did");
+        }
+        uint256 na = handler.actorCount();
+        for (uint256 i = 0; i < na; ++i) {
+            address a = handler.actors(i);
+            Assert.eq(desk.minNonceOf(a), handler.ghostMinNonce(a), "deals: nonce minimum as the maker set it");
+        }
+        Assert.eq(handler.ghostTakersPaid(), handler.ghostDealPayments(), "deals: takers paid = quoted payments");
+        Assert.eq(handler.ghostMakersReceived(), handler.ghostTakersPaid(), "deals: makers received = takers paid");
+        Assert.eq(usd.balanceOf(address(desk)), 0, "deals: desk holds no payment token");
+        uint256 nk = handler.kwhIdCount();
+        for (uint256 j = 0; j < nk; ++j) {
+            Assert.eq(kwh.balanceOf(address(desk), handler.kwhIds(j)), 0, "deals: desk holds no kWh");
+        }
+        uint256 nr = handler.recIdCount();
+        for (uint256 j = 0; j < nr; ++j) {
+            Assert.eq(rec.balanceOf(address(desk), handler.recIds(j)), 0, "deals: desk holds no certificate");
+        }
+    }
+
+    /// forge-config: default.invariant.fail-on-revert = true
+    /// forge-config: default.invariant.depth = 96
+    /// @notice (7) Energy. Deliveries, collections, sweeps and deals only move kWh: for every kWh id, the actors,
+    /// the escrow and the dust account hold exactly what claims minted; per interval, kWh minted <= the final root's
+    /// proven export. Certificates: for every class, held + retired == issued <= the class's proven eligible export,
+    /// and the beneficiaries' claimed balances sum to what was retired.
+    function invariant_energyConserved() public view {
+        uint256 na = handler.actorCount();
+        uint256 nk = handler.kwhIdCount();
+        for (uint256 j = 0; j < nk; ++j) {
+            uint256 id = handler.kwhIds(j);
+            uint256 held = kwh.balanceOf(address(escrow), id) + kwh.balanceOf(DUST, id);
+            for (uint256 i = 0; i < na; ++i) held += kwh.balanceOf(handler.actors(i), id);
+            Assert.eq(held, handler.kwhMinted(id), "energy: kWh held = kWh minted");
+        }
+        uint256 np = handler.provenCount();
+        for (uint256 j = 0; j < np; ++j) {
+            uint64 t = handler.provenIntervals(j);
+            uint256 minted;
+            for (uint32 z = 1; z <= ZONES; ++z) minted += handler.kwhMinted(TokenIds.encode(z, t));
+            (, uint64 proven) = oracle.finalRoot(t);
+            Assert.eq(kwh.mintedWh(t), minted, "energy: interval's minted Wh = claims' kWh");
+            Assert.le(minted, proven, "energy: kWh minted above the final root's export");
+        }
+        uint256 nr = handler.recIdCount();
+        for (uint256 j = 0; j < nr; ++j) {
+            uint256 id = handler.recIds(j);
+            uint256 held;
+            uint256 claimed;
+            for (uint256 i = 0; i < na; ++i) {
+                held += rec.balanceOf(handler.actors(i), id);
+                claimed += rec.claimedBalanceOf(handler.actors(i), id);
+            }
+            Assert.eq(held + handler.recRetired(id), handler.recIssued(id), "energy: held + retired = issued");
+            Assert.le(handler.recIssued(id), handler.recEligibleExport(id), "energy: issued above eligible export");
+            Assert.eq(claimed, handler.recRetired(id), "energy: claimed balances = retired");
+        }
+    }
+
+    /// forge-config: default.invariant.fail-on-revert = true
+    /// forge-config: default.invariant.depth = 96
     /// @notice Every handler call did what the specification predicts (amounts refunded, paid, slashed; refusals).
     function invariant_outcomesAsPredicted() public view {
         uint256 unexpected = handler.unexpected();
@@ -995,9 +1467,11 @@ contract MarketInvariantTest is SystemFixture {
 
     /// @notice Sanity check of the handler itself: a long deterministic pseudo-random sequence of actions reaches
     /// reveals, clears, withdrawals with and without penalty, deliveries (also short), defaults, collections,
-    /// rent and dust, and every invariant holds at the end. Guards against invariants that hold vacuously.
+    /// rent and dust, kWh and certificate deals (also partial), every kind of refused fill, cancellations, nonce
+    /// invalidations and retirements, and every invariant holds at the end. Guards against invariants that hold
+    /// vacuously.
     function test_handlerExercisesEveryAction() public {
-        _runSequence(600);
+        _runSequence(900);
         _checkAll();
         Assert.isTrue(handler.done(handler.COMMIT()) > 0, "commits");
         Assert.isTrue(handler.done(handler.REVEAL()) > 0, "reveals");
@@ -1013,14 +1487,36 @@ contract MarketInvariantTest is SystemFixture {
         Assert.isTrue(handler.done(handler.RENT()) > 0, "rent paid");
         Assert.isTrue(handler.done(handler.SWEEP()) > 0, "dust swept");
         Assert.isTrue(handler.done(handler.DOUBLE()) > 0, "double settlements attempted");
+        Assert.isTrue(handler.done(handler.QUOTE()) > 0, "quotes signed");
+        Assert.isTrue(handler.kwhFills() > 0, "kWh deals filled");
+        Assert.isTrue(handler.recFills() > 0, "certificate deals filled");
+        Assert.isTrue(handler.partialFills() > 0, "partial fills");
+        _assertRefused(IDealDesk.DealDeskZeroAmount.selector, "fill of nothing");
+        _assertRefused(IDealDesk.DealDeskQuoteExpired.selector, "fill after expiry");
+        _assertRefused(IDealDesk.DealDeskNonceInvalidated.selector, "fill of an invalidated nonce");
+        _assertRefused(IDealDesk.DealDeskQuoteCancelled.selector, "fill of a cancelled quote");
+        _assertRefused(IDealDesk.DealDeskSelfFill.selector, "maker filling its own quote");
+        _assertRefused(IDealDesk.DealDeskQuoteFullyFilled.selector, "fill of a filled quote");
+        _assertRefused(IDealDesk.DealDeskAmountExceedsRemaining.selector, "fill above what is left");
+        _assertRefused(IDealDesk.DealDeskPartialFillNotAllowed.selector, "partial fill of an all-or-nothing quote");
+        _assertRefused(IDealDesk.DealDeskInvalidSignature.selector, "fill of a forged quote");
+        _assertRefused(IKwhToken.KwhTokenTransferWindowClosed.selector, "kWh fill after the transfer window");
+        _assertRefused(IERC1155Errors.ERC1155InsufficientBalance.selector, "fill above the maker's balance");
+        Assert.isTrue(handler.done(handler.CANCEL()) > 0, "quotes cancelled");
+        Assert.isTrue(handler.done(handler.NONCES()) > 0, "nonces invalidated");
+        Assert.isTrue(handler.done(handler.RETIRE()) > 0, "certificates retired");
         _checkAll();
+    }
+
+    function _assertRefused(bytes4 selector, string memory what) internal view {
+        Assert.isTrue(handler.refusedBy(selector) > 0, string.concat("refused: ", what));
     }
 
     function _runSequence(uint256 steps) internal {
         for (uint256 i = 0; i < steps; ++i) {
             uint256 seed = uint256(keccak256(abi.encode("market sequence", i)));
             uint256 s = seed >> 8;
-            uint256 action = seed % 13;
+            uint256 action = seed % 18;
             if (action == 0) handler.commit(s, s >> 16, s >> 32, s >> 48);
             else if (action == 1) handler.open(s);
             else if (action == 2) handler.reveal(s);
@@ -1033,7 +1529,12 @@ contract MarketInvariantTest is SystemFixture {
             else if (action == 9) handler.collect(s);
             else if (action == 10) handler.payRent(s);
             else if (action == 11) handler.sweepDust(s);
-            else handler.doubleSettle(s);
+            else if (action == 12) handler.doubleSettle(s);
+            else if (action == 13) handler.quote(s);
+            else if (action == 14) handler.fillQuote(s, s >> 64);
+            else if (action == 15) handler.cancelQuote(s);
+            else if (action == 16) handler.invalidateNonces(s);
+            else handler.retire(s);
             if (i % 50 == 49) _checkAll();
         }
     }
@@ -1045,5 +1546,7 @@ contract MarketInvariantTest is SystemFixture {
         invariant_zoneCapacityAndBalance();
         invariant_collateralConservation();
         invariant_escrowPaysOnlyWhatBuyersFund();
+        invariant_dealsOnSignedTermsOnly();
+        invariant_energyConserved();
     }
 }

@@ -333,7 +333,7 @@ function behavesAsAReadingStore<B extends Backend>(
     await rejects(store.saveBatch({ ...batch, intervalId: 9n, leafCount: 3 }, 1), InputError, /3 leaves/);
   });
 
-  it("test_updateBatchStatus_recordsProgressKeepsTheTxHashAndFinalIsTerminal", async function () {
+  it("test_updateBatchStatus_recordsProgressKeepsTheTxHashFinalIsTerminalAndUnfinishedListsTheRest", async function () {
     for (const i of [3n, 1n, 2n]) await store.saveBatch(batchOf(i), 100);
     await store.updateBatchStatus(1n, "sent", TX, 200);
     await store.updateBatchStatus(1n, "voted", undefined, 300);
@@ -343,6 +343,7 @@ function behavesAsAReadingStore<B extends Backend>(
       [1n, "voted"],
       [3n, "built"],
     ]);
+    expect(await store.unfinishedIntervals()).to.deep.equal([1n, 3n]);
     await store.updateBatchStatus(2n, "sent", TX, 500);
     expect(await store.getBatch(2n))
       .to.include({ status: "final", updatedAt: 400 })
@@ -354,6 +355,9 @@ function behavesAsAReadingStore<B extends Backend>(
     const before = Date.now();
     await store.updateBatchStatus(3n, "sent", TX);
     expect((await store.getBatch(3n))!.updatedAt).to.be.at.least(before);
+    for (const i of [1n, 3n]) await store.updateBatchStatus(i, "final", undefined, 700);
+    expect(await store.unfinishedIntervals()).to.deep.equal([]);
+    expect(await store.unfinishedBatches()).to.deep.equal([]);
   });
 
   it("test_reopen_keepsEveryRowAndRunsNoMigrationTwice", async function () {
