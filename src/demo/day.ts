@@ -500,6 +500,7 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
             saltFile: join(o.outDir, "orders", `${id}-${m.name}.json`),
           });
           track("approve", committed.approveTx);
+          track("open", committed.openTx);
           track("commit", committed.txHash);
           orders.push({
             intervalId: id,

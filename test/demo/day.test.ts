@@ -170,7 +170,16 @@ describe("demo: a shortened day against the chain", function () {
     const json = JSON.parse(readFileSync(join(run.dir, "report.json"), "utf8"));
     expect(json.day.intervals).to.equal(6);
     const ops = new Set(run.report.gas.map((g) => g.op));
-    for (const op of ["commit", "reveal", "clear", "submitRoot", "claimInterval", "deliverBatch", "collectBatch"])
+    for (const op of [
+      "open",
+      "commit",
+      "reveal",
+      "clear",
+      "submitRoot",
+      "claimInterval",
+      "deliverBatch",
+      "collectBatch",
+    ])
       expect(ops.has(op), op).to.equal(true);
     expect(run.report.ingest.processed).to.equal(run.report.ingest.published * 3);
     expect(readFileSync(run.htmlPath, "utf8")).to.not.match(/<script|https?:\/\/(?!www\.w3\.org)/);
