@@ -9,6 +9,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IBatchAuction} from "../interfaces/IBatchAuction.sol";
+import {IBatchAuctionBook} from "../interfaces/IBatchAuctionBook.sol";
 import {IMeterRegistry} from "../interfaces/IMeterRegistry.sol";
 import {ZonalClearing} from "../libraries/ZonalClearing.sol";
 
@@ -16,7 +17,7 @@ import {ZonalClearing} from "../libraries/ZonalClearing.sol";
 /// @notice Sealed-bid call markets, one per delivery interval, cleared at one price per zone within the zones'
 /// capacities (docs/auction.md). Revealed orders are aggregated per (zone, price tick) as they arrive, so clearing
 /// reads price levels, not orders, and each order's fill is computed on demand from its zone's result.
-contract BatchAuction is IBatchAuction {
+contract BatchAuction is IBatchAuctionBook {
     using SafeERC20 for IERC20;
 
     /*//////////////////////////////////////////////////////////////
@@ -34,7 +35,7 @@ contract BatchAuction is IBatchAuction {
 
     /// @notice Meters, their owners, zones and capacities; the interval length.
     IMeterRegistry public immutable registry;
-    /// @notice The payment token (a 6-decimal stablecoin with ERC-2612 permit).
+    /// @inheritdoc IBatchAuctionBook
     IERC20 public immutable paymentToken;
     /// @notice Feed-in tariff: the lowest limit price of the day.
     AggregatorV3Interface public immutable floorFeed;
@@ -109,7 +110,7 @@ contract BatchAuction is IBatchAuction {
     mapping(uint64 intervalId => mapping(uint32 zone => mapping(uint256 top => uint256 bits))) private _tops;
     /// @dev `listed` is set at a zone's first reveal; the rest at clearing.
     mapping(uint64 intervalId => mapping(uint32 zone => ZonalClearing.ZoneOutcome)) private _outcomes;
-    /// @notice Energy traded (bought = sold) by each cleared auction.
+    /// @inheritdoc IBatchAuctionBook
     mapping(uint64 intervalId => uint64 wh) public tradedWh;
 
     /*//////////////////////////////////////////////////////////////
@@ -342,10 +343,7 @@ contract BatchAuction is IBatchAuction {
         return _fill(intervalId, o);
     }
 
-    /// @notice The day's bounds fixed for the auction (zero until {open} or the first reveal).
-    /// @param intervalId The auction's delivery interval.
-    /// @return floor Lowest limit price: the feed-in tariff, payment-token base units per kWh, rounded up to the tick.
-    /// @return ceiling Highest limit price: the retail tariff, base units per kWh, rounded down to the tick.
+    /// @inheritdoc IBatchAuctionBook
     function bounds(uint64 intervalId) external view returns (uint64 floor, uint64 ceiling) {
         AuctionState storage a = _auctions[intervalId];
         return (a.floor, a.ceiling);
@@ -365,25 +363,17 @@ contract BatchAuction is IBatchAuction {
         return _auctions[intervalId].systemPrice;
     }
 
-    /// @notice A zone's clearing outcome (zero before clearing, but `listed` from its first reveal).
-    /// @param intervalId The auction's delivery interval.
-    /// @param zone The zone.
-    /// @return The zone's price (payment-token base units per kWh), at-price totals and fills, bought Wh, net export
-    /// (Wh, negative for imports) and congestion; all zero for a zone without revealed orders.
+    /// @inheritdoc IBatchAuctionBook
     function zoneOutcome(uint64 intervalId, uint32 zone) external view returns (ZonalClearing.ZoneOutcome memory) {
         return _outcomes[intervalId][zone];
     }
 
-    /// @notice The zones with revealed orders, in order of their first reveal.
-    /// @param intervalId The auction's delivery interval.
-    /// @return The zone ids (at most 16).
+    /// @inheritdoc IBatchAuctionBook
     function zonesOf(uint64 intervalId) external view returns (uint32[] memory) {
         return _zonesOf[intervalId];
     }
 
-    /// @notice The construction parameters.
-    /// @return Windows and lead (seconds), minimum deposit (payment-token base units), tick (base units per kWh),
-    /// most commitments, seller bond and non-reveal penalty (basis points) and oldest feed answer (seconds).
+    /// @inheritdoc IBatchAuctionBook
     function params() external view returns (Params memory) {
         return
             Params({

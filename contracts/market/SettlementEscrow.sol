@@ -11,11 +11,11 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IBatchAuction} from "../interfaces/IBatchAuction.sol";
+import {IBatchAuctionBook} from "../interfaces/IBatchAuctionBook.sol";
 import {IReadingOracle} from "../interfaces/IReadingOracle.sol";
 import {ISettlementEscrow} from "../interfaces/ISettlementEscrow.sol";
 import {TokenIds} from "../libraries/TokenIds.sol";
 import {ZonalClearing} from "../libraries/ZonalClearing.sol";
-import {BatchAuction} from "./BatchAuction.sol";
 
 /// @title SettlementEscrow
 /// @notice Delivery versus payment for cleared auctions (docs/settlement.md). The money stays in the BatchAuction,
@@ -29,7 +29,7 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
     using SafeERC20 for IERC20;
 
     /// @notice The auction whose filled orders this contract settles (and whose balance holds the money).
-    BatchAuction public immutable auction;
+    IBatchAuctionBook public immutable auction;
     /// @notice The kWh tokens delivered.
     IERC1155 public immutable kwh;
     /// @notice Where final roots come from.
@@ -69,7 +69,7 @@ contract SettlementEscrow is ISettlementEscrow, AccessManaged, Pausable, Reentra
     /// @param dustAccount_ Receives rounding dust.
     constructor(
         address authority,
-        BatchAuction auction_,
+        IBatchAuctionBook auction_,
         IERC1155 kwh_,
         IReadingOracle oracle_,
         address gridOperator_,
