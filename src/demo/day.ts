@@ -486,41 +486,45 @@ export async function runDay(conn: NetworkConnection, o: DayOptions): Promise<Da
     const commitAll = async (id: bigint) => {
       sinceBlock.set(id, await provider.getBlockNumber());
       const intents = members.map((m) => decideOrder(m, profileId(id), Number(L), tariffs));
-      await Promise.all(
-        intents.map(async (intent, i) => {
-          if (intent === null) return;
-          const m = members[i];
-          const committed = await commitOrder(system, owners[i], {
-            intervalId: id,
-            side: intent.side,
-            zone: m.zone,
-            quantityWh: intent.quantityWh,
-            limitPrice: intent.limitPrice,
-            meter: intent.side === "sell" ? m.meterKey.address : undefined,
-            saltFile: join(o.outDir, "orders", `${id}-${m.name}.json`),
-          });
-          track("approve", committed.approveTx);
-          track("open", committed.openTx);
-          track("commit", committed.txHash);
-          orders.push({
-            intervalId: id,
-            member: i,
-            trader: owners[i].address,
-            side: intent.side,
-            quantityWh: intent.quantityWh,
-            limitPrice: intent.limitPrice,
-            collateral: committed.collateral,
-            commitment: committed.commitment,
-            file: committed.file,
-            revealed: false,
-            filledWh: 0n,
-            price: 0n,
-            withdrawn: null,
-            seller: null,
-            buyer: null,
-          });
-        }),
-      );
+      const commitOne = async (intent: (typeof intents)[number], i: number) => {
+        if (intent === null) return;
+        const m = members[i];
+        const committed = await commitOrder(system, owners[i], {
+          intervalId: id,
+          side: intent.side,
+          zone: m.zone,
+          quantityWh: intent.quantityWh,
+          limitPrice: intent.limitPrice,
+          meter: intent.side === "sell" ? m.meterKey.address : undefined,
+          saltFile: join(o.outDir, "orders", `${id}-${m.name}.json`),
+        });
+        track("approve", committed.approveTx);
+        track("open", committed.openTx);
+        track("commit", committed.txHash);
+        orders.push({
+          intervalId: id,
+          member: i,
+          trader: owners[i].address,
+          side: intent.side,
+          quantityWh: intent.quantityWh,
+          limitPrice: intent.limitPrice,
+          collateral: committed.collateral,
+          commitment: committed.commitment,
+          file: committed.file,
+          revealed: false,
+          filledWh: 0n,
+          price: 0n,
+          withdrawn: null,
+          seller: null,
+          buyer: null,
+        });
+      };
+      // The first trader's commit opens the auction (fixes the day's bounds from the feeds); the others then find the
+      // bounds set and commit concurrently without sending an `open` of their own.
+      const first = intents.findIndex((intent) => intent !== null);
+      if (first < 0) return;
+      await commitOne(intents[first], first);
+      await Promise.all(intents.map((intent, i) => (i === first ? undefined : commitOne(intent, i))));
     };
 
     const revealAll = async (id: bigint) => {

@@ -181,6 +181,9 @@ describe("demo: a shortened day against the chain", function () {
       "collectBatch",
     ])
       expect(ops.has(op), op).to.equal(true);
+    // One `open` per auction: the first commit opens it, the concurrent ones find the bounds set.
+    const count = (op: string) => run.report.gas.find((g) => g.op === op)?.count;
+    expect(count("open")).to.equal(count("clear"));
     expect(run.report.ingest.processed).to.equal(run.report.ingest.published * 3);
     expect(readFileSync(run.htmlPath, "utf8")).to.not.match(/<script|https?:\/\/(?!www\.w3\.org)/);
   });
