@@ -672,8 +672,7 @@ contract MarketHandler {
 
     /// @notice A random holder of kWh or certificates signs a quote for some of them (one in eight for more than it
     /// holds; one in eight free; one in eight signed with another key), expiring within a day (one in four within
-    /// ten minutes), with a nonce
-    /// at or a little above its current minimum, partial fills allowed in two of three.
+    /// ten minutes), with a nonce at or a little above its current minimum, partial fills allowed in two of three.
     function quote(uint256 seed) public synced(QUOTE) {
         Holding memory hd = _pickHolding(seed, seed % 3 == 0);
         if (hd.holder == address(0)) return;
