@@ -19,6 +19,23 @@ export async function hardhat(env: NodeJS.ProcessEnv, ...args: string[]) {
   }
 }
 
+/**
+ * Runs `f` over `items` two at a time (each task is a Node start-up, CPU-bound, and the machines have two cores),
+ * results in the items' order. Only for calls that change no state (bad input refused before any transaction).
+ */
+export async function twoAtATime<T, R>(items: readonly T[], f: (item: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await f(items[i]);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return out;
+}
+
 /** The lines a failed task printed, without npm's warnings. */
 export function errorLines(stderr: string): string[] {
   return stderr.split("\n").filter((l) => l.trim() !== "" && !l.includes("npm warn"));

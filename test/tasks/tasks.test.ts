@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { network } from "hardhat";
 import { JsonRpcProvider, Wallet } from "ethers";
-import { errorLines, hardhat } from "./helpers.js";
+import { errorLines, expectOneLineError, hardhat, twoAtATime } from "./helpers.js";
 
 describe("tasks (over JSON-RPC, as an operator runs them)", function () {
   this.timeout(300_000);
@@ -235,13 +235,8 @@ describe("tasks (over JSON-RPC, as an operator runs them)", function () {
         /^Error: technology "nuclear" must be one of solar, wind, battery, load-only$/,
       ],
     ];
-    for (const [args, pattern] of cases) {
-      const r = await hardhat(env, ...args);
-      const lines = errorLines(r.stderr);
-      expect(r.code, args.join(" ")).to.not.equal(0);
-      expect(lines, args.join(" ")).to.have.length(1);
-      expect(lines[0], args.join(" ")).to.match(pattern);
-    }
+    const results = await twoAtATime(cases, ([args]) => hardhat(env, ...args));
+    cases.forEach(([args, pattern], i) => expectOneLineError(results[i], pattern, args.join(" ")));
   });
 
   it("test_tasks_reportAnUnreachableNodeInOneLine", async function () {
