@@ -99,7 +99,6 @@ function queries(s: string) {
       VALUES ($1, $2, $3, $4, $5, $6::jsonb, 'built', NULL, $7, $7)
       ON CONFLICT (interval_id) DO NOTHING`,
     batch: `SELECT ${BATCH_COLUMNS} FROM ${s}.batches WHERE interval_id = $1`,
-    unfinishedBatches: `SELECT ${BATCH_COLUMNS} FROM ${s}.batches WHERE status <> 'final' ORDER BY interval_id`,
     unfinishedIntervals: `SELECT interval_id FROM ${s}.batches WHERE status <> 'final' ORDER BY interval_id`,
     updateStatus: `
       UPDATE ${s}.batches SET status = $1, tx_hash = coalesce($2, tx_hash), updated_at = $3
@@ -309,10 +308,6 @@ export class PostgresStore implements ReadingStore {
     if (!storable(intervalId)) return undefined;
     const [row] = await this.rows<BatchRow>("getBatch", this.sql.batch, [intervalId]);
     return row === undefined ? undefined : batchFromRow(row);
-  }
-
-  async unfinishedBatches(): Promise<BatchRecord[]> {
-    return (await this.rows<BatchRow>("unfinishedBatches", this.sql.unfinishedBatches, [])).map(batchFromRow);
   }
 
   async unfinishedIntervals(): Promise<bigint[]> {

@@ -100,7 +100,6 @@ const SQL = {
     SELECT id FROM iv WHERE id <= ?1 AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.interval_id = iv.id) ORDER BY id`,
   insertBatch: `INSERT INTO batches (${BATCH_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'built', NULL, ?, ?) ON CONFLICT (interval_id) DO NOTHING`,
   batch: `SELECT ${BATCH_COLUMNS} FROM batches WHERE interval_id = ?`,
-  unfinishedBatches: `SELECT ${BATCH_COLUMNS} FROM batches WHERE status <> 'final' ORDER BY interval_id`,
   unfinishedIntervals: "SELECT interval_id FROM batches WHERE status <> 'final' ORDER BY interval_id",
   updateStatus: `
     UPDATE batches SET status = ?1, tx_hash = coalesce(?2, tx_hash), updated_at = ?3
@@ -257,10 +256,6 @@ export class SqliteStore implements ReadingStore {
       const row = storable(intervalId) ? (s.batch.get(intervalId) as unknown as BatchRow | undefined) : undefined;
       return row === undefined ? undefined : batchFromRow(row);
     });
-  }
-
-  async unfinishedBatches(): Promise<BatchRecord[]> {
-    return this.run("unfinishedBatches", (s) => (s.unfinishedBatches.all() as unknown as BatchRow[]).map(batchFromRow));
   }
 
   async unfinishedIntervals(): Promise<bigint[]> {

@@ -67,10 +67,7 @@ export interface ReadingStore {
 
   getBatch(intervalId: bigint): Promise<BatchRecord | undefined>;
 
-  /** Batches not yet `final`, ascending. */
-  unfinishedBatches(): Promise<BatchRecord[]>;
-
-  /** Interval ids of the batches not yet `final`, ascending (`unfinishedBatches` without loading the leaves). */
+  /** Interval ids of the batches not yet `final`, ascending (ids only: each batch is loaded with `getBatch`). */
   unfinishedIntervals(): Promise<bigint[]>;
 
   /**
