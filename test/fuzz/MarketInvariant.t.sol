@@ -1512,10 +1512,11 @@ contract MarketInvariantTest is SystemFixture {
     }
 
     function _runSequence(uint256 steps) internal {
+        uint256 actions = handler.ACTIONS();
         for (uint256 i = 0; i < steps; ++i) {
             uint256 seed = uint256(keccak256(abi.encode("market sequence", i)));
             uint256 s = seed >> 8;
-            uint256 action = seed % 18;
+            uint256 action = seed % actions;
             if (action == 0) handler.commit(s, s >> 16, s >> 32, s >> 48);
             else if (action == 1) handler.open(s);
             else if (action == 2) handler.reveal(s);
